@@ -1,0 +1,1937 @@
+/*
+ * passthrough_dax: a FUSE file system that exports a host directory, acting
+ * with each caller's credentials, and maps file ranges into a DAX window on
+ * FUSE_SETUPMAPPING. fusedax's flagship example: read it top to bottom.
+ *
+ * Build: part of fusedax (build/example/passthrough_dax).
+ * Run:   passthrough_dax -o source=/srv/export [-o allow_other] MOUNTPOINT
+ *
+ * The big ideas, in the order the code meets them:
+ *
+ *  - Inodes.  Every file the kernel knows is an `struct pd_inode` holding an
+ *    O_PATH descriptor of the host file, keyed by the host (st_dev, st_ino).
+ *    The kernel's reference count (nlookup: +1 per lookup reply, -n per
+ *    forget) decides when the inode goes away. The node id the kernel sees
+ *    is a counter, never a pointer, so a bogus id from a peer is an ESTALE,
+ *    not a crash.
+ *
+ *  - The jail.  Everything happens relative to inode descriptors with
+ *    *at() calls on single names (never a path built from names), with
+ *    O_NOFOLLOW, so a symlink in the tree is data to be read, never a way
+ *    out. A regular file or directory is opened through /proc/self/fd/N of
+ *    its O_PATH descriptor, after checking its type; fifos, sockets and
+ *    device nodes are never opened by the daemon.
+ *
+ *  - Credentials.  Run as root, the daemon switches the calling thread's
+ *    uid, gid and supplementary groups to the caller's around every request
+ *    that touches the host file system, so the host kernel enforces the
+ *    permissions (the mount does not use default_permissions).
+ *
+ *  - The ordering contract (doc/architecture.md, "The ordering contract").
+ *    A DAX mapping is a window onto the host file that the client accesses
+ *    without asking us. Every inode has an rwlock: SETUPMAPPING and plain
+ *    I/O take it shared; anything that changes the file's extents or size
+ *    (truncate, fallocate, copy_file_range into the file, an extending
+ *    write) takes it exclusive, clips the window before a shrink, does the
+ *    host operation, re-validates the window after growth, then unlocks.
+ */
+#define FUSE_USE_VERSION 317
+
+#include <fuse_lowlevel.h>
+#include <fuse_dax.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <search.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------
+ * Options and state
+ */
+
+enum pd_cache { CACHE_NEVER, CACHE_AUTO, CACHE_ALWAYS };
+enum pd_dax { DAX_NEVER, DAX_ALWAYS, DAX_INODE };
+
+/* What the command line asked for (strings as fuse_opt_parse stores them). */
+struct pd_opts {
+	char *source;
+	char *cache;
+	char *dax;
+	char *dax_window_size;
+	double timeout;
+	int timeout_set;
+	int writeback;
+	int xattr;
+	unsigned int thread_pool_size;
+};
+
+/*
+ * One host file the kernel holds a reference to. `fd` is an O_PATH
+ * descriptor: it names the file (so renames on the host do not lose it)
+ * without opening it for I/O.
+ */
+struct pd_inode {
+	fuse_ino_t nodeid;	/* what the kernel calls it */
+	dev_t dev;		/* host identity: the lookup key */
+	ino_t ino;
+	mode_t type;		/* S_IFMT bits; a file's type never changes */
+	int fd;
+
+	/* Protected by pd_fs.lock. */
+	uint64_t nlookup;	/* the kernel's references */
+	unsigned int users;	/* requests of ours using it right now */
+
+	/*
+	 * The ordering contract's per-inode lock. Shared: SETUPMAPPING, reads,
+	 * writes within the file. Exclusive: every change of size or extents.
+	 */
+	pthread_rwlock_t extent_lock;
+};
+
+/* An open directory: the stream plus where the kernel thinks we are. */
+struct pd_dir {
+	DIR *dp;
+	off_t offset;		/* the offset of the entry that comes next */
+	struct dirent *pending;	/* read but not yet sent (the reply was full) */
+};
+
+struct pd_fs {
+	enum pd_cache cache;
+	enum pd_dax dax;
+	bool writeback;
+	bool xattr;
+	bool switch_creds;	/* running as root: act as each caller */
+	double timeout;		/* entry and attribute validity, seconds */
+	int proc_fd;		/* /proc/self/fd, to reopen O_PATH descriptors */
+
+	struct fuse_dax_window *window;	/* NULL without -o dax */
+
+	pthread_mutex_t lock;	/* the two trees, nlookup, users, next_nodeid */
+	void *by_nodeid;	/* tsearch tree of pd_inode, by nodeid */
+	void *by_host_id;	/* tsearch tree of pd_inode, by (dev, ino) */
+	fuse_ino_t next_nodeid;
+	struct pd_inode root;
+};
+
+static struct pd_fs *pd_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* ------------------------------------------------------------------------
+ * Acting as the caller
+ *
+ * The set*id() wrappers in glibc change the credentials of every thread of
+ * the process (POSIX asks for that). We want one worker thread to act as one
+ * caller while its neighbours act as others, so we call the raw system
+ * calls, which change only the calling thread. Only the effective ids
+ * change: the saved uid stays 0, so the thread can switch back, and the
+ * kernel drops the thread's capabilities while its euid is not 0 (so
+ * CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID... do not apply to the caller's
+ * requests) and restores them when it returns to 0.
+ */
+
+#define PD_MAX_GROUPS 256
+
+static int creds_set(uid_t uid, gid_t gid, int ngroups, const gid_t *groups)
+{
+	/* Groups and gid first: changing them needs the root euid. */
+	if (syscall(SYS_setgroups, ngroups, groups) == -1)
+		return -errno;
+	if (syscall(SYS_setresgid, -1, gid, -1) == -1)
+		return -errno;
+	if (syscall(SYS_setresuid, -1, uid, -1) == -1)
+		return -errno;
+	return 0;
+}
+
+/* Back to root. Failing here would leave a worker with a caller's identity. */
+static void creds_restore(struct pd_fs *fs)
+{
+	if (!fs->switch_creds)
+		return;
+	if (syscall(SYS_setresuid, -1, 0, -1) == -1 ||
+	    syscall(SYS_setresgid, -1, 0, -1) == -1 ||
+	    syscall(SYS_setgroups, 0, NULL) == -1) {
+		fuse_log(FUSE_LOG_ERR, "passthrough_dax: cannot return to root credentials: %s\n",
+			 strerror(errno));
+		abort();	/* our own invariant, not peer input */
+	}
+}
+
+/*
+ * Become the caller of req. Requests the kernel makes on its own behalf
+ * (write-back, release) carry pid 0 and no groups.
+ */
+static int creds_enter(fuse_req_t req)
+{
+	struct pd_fs *fs = pd_fs(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t groups[PD_MAX_GROUPS];
+	int ngroups, err;
+
+	if (!fs->switch_creds)
+		return 0;
+	ngroups = fuse_req_getgroups(req, PD_MAX_GROUPS, groups);
+	if (ngroups < 0)
+		ngroups = 0;	/* no such process any more, or pid 0 */
+	if (ngroups > PD_MAX_GROUPS)
+		ngroups = PD_MAX_GROUPS;	/* the first 256 decide, like NFS's 16 */
+	err = creds_set(ctx->uid, ctx->gid, ngroups, groups);
+	if (err) {
+		fuse_log(FUSE_LOG_ERR, "passthrough_dax: cannot act as uid %u gid %u: %s\n",
+			 (unsigned)ctx->uid, (unsigned)ctx->gid, strerror(-err));
+		creds_restore(fs);
+	}
+	return err;
+}
+
+/* ------------------------------------------------------------------------
+ * The inode table
+ */
+
+static int cmp_nodeid(const void *a, const void *b)
+{
+	const struct pd_inode *x = a, *y = b;
+
+	return x->nodeid < y->nodeid ? -1 : x->nodeid > y->nodeid;
+}
+
+static int cmp_host_id(const void *a, const void *b)
+{
+	const struct pd_inode *x = a, *y = b;
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/*
+ * Take a use of the inode the kernel calls nodeid, so it stays alive until
+ * inode_put() even if a forget arrives meanwhile. NULL if we do not know it.
+ */
+static struct pd_inode *inode_get(struct pd_fs *fs, fuse_ino_t nodeid)
+{
+	struct pd_inode key = { .nodeid = nodeid };
+	struct pd_inode *in = NULL;
+	void **found;
+
+	if (nodeid == FUSE_ROOT_ID)
+		return &fs->root;
+	pthread_mutex_lock(&fs->lock);
+	found = tfind(&key, &fs->by_nodeid, cmp_nodeid);
+	if (found) {
+		in = *found;
+		in->users++;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return in;
+}
+
+/* Free an inode nobody refers to. Called without fs->lock. */
+static void inode_free(struct pd_fs *fs, struct pd_inode *in)
+{
+	/*
+	 * The client sends REMOVEMAPPING only on reclaim and eviction, and an
+	 * inode it forgot can have no mappings it still uses: drop ours, so the
+	 * window does not keep the host file open.
+	 */
+	if (fs->window)
+		fuse_dax_window_unmap_inode(fs->window, in->nodeid);
+	close(in->fd);
+	pthread_rwlock_destroy(&in->extent_lock);
+	free(in);
+}
+
+/* Drop nlookup kernel references and users uses; free the inode at zero. */
+static void inode_unref(struct pd_fs *fs, struct pd_inode *in, uint64_t nlookup,
+			unsigned int users)
+{
+	bool dead;
+
+	if (in == &fs->root)
+		return;		/* the root lives as long as the file system */
+	pthread_mutex_lock(&fs->lock);
+	in->nlookup -= nlookup < in->nlookup ? nlookup : in->nlookup;
+	in->users -= users;
+	dead = in->nlookup == 0 && in->users == 0;
+	if (dead) {
+		tdelete(in, &fs->by_nodeid, cmp_nodeid);
+		tdelete(in, &fs->by_host_id, cmp_host_id);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (dead)
+		inode_free(fs, in);
+}
+
+static void inode_put(struct pd_fs *fs, struct pd_inode *in)
+{
+	inode_unref(fs, in, 0, 1);
+}
+
+/*
+ * Find or make the inode for the host file behind fd (O_PATH, whose stat is
+ * st) and count one kernel reference to it. Takes ownership of fd: it is
+ * kept, or closed if the inode already had a descriptor.
+ */
+static int inode_lookup_ref(struct pd_fs *fs, int fd, const struct stat *st,
+			    struct pd_inode **out)
+{
+	struct pd_inode key = { .dev = st->st_dev, .ino = st->st_ino };
+	struct pd_inode *in, *fresh;
+	void **found;
+
+	fresh = calloc(1, sizeof(*fresh));
+	if (!fresh) {
+		close(fd);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&fs->lock);
+	found = tfind(&key, &fs->by_host_id, cmp_host_id);
+	if (found) {
+		in = *found;
+	} else if (fs->root.dev == key.dev && fs->root.ino == key.ino) {
+		in = &fs->root;	/* "..", or a hard link to the root */
+	} else {
+		in = fresh;
+		fresh = NULL;
+		in->nodeid = fs->next_nodeid++;
+		in->dev = st->st_dev;
+		in->ino = st->st_ino;
+		in->type = st->st_mode & S_IFMT;
+		in->fd = fd;
+		fd = -1;
+		pthread_rwlock_init(&in->extent_lock, NULL);
+		if (!tsearch(in, &fs->by_nodeid, cmp_nodeid) ||
+		    !tsearch(in, &fs->by_host_id, cmp_host_id)) {
+			tdelete(in, &fs->by_nodeid, cmp_nodeid);
+			pthread_mutex_unlock(&fs->lock);
+			pthread_rwlock_destroy(&in->extent_lock);
+			close(in->fd);
+			free(in);
+			return -ENOMEM;
+		}
+	}
+	in->nlookup++;
+	pthread_mutex_unlock(&fs->lock);
+	free(fresh);
+	if (fd >= 0)
+		close(fd);
+	*out = in;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Small helpers over inode descriptors
+ */
+
+/* "N" for /proc/self/fd/N: names a descriptor, never a file name. */
+struct fd_name {
+	char s[16];
+};
+
+static struct fd_name fd_name(int fd)
+{
+	struct fd_name n;
+
+	snprintf(n.s, sizeof(n.s), "%d", fd);
+	return n;
+}
+
+/* The path form, for calls that have no *at() variant (the xattr calls). */
+struct fd_path {
+	char s[32];
+};
+
+static struct fd_path fd_path(int fd)
+{
+	struct fd_path p;
+
+	snprintf(p.s, sizeof(p.s), "/proc/self/fd/%d", fd);
+	return p;
+}
+
+static int inode_stat(const struct pd_inode *in, struct stat *st)
+{
+	if (fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Open a regular file or directory for I/O. Re-opening through
+ * /proc/self/fd/N gives a real descriptor of exactly the file our O_PATH
+ * descriptor names; it cannot follow a symlink, because we checked that the
+ * inode is not one (its type never changes). Fifos, sockets and device
+ * nodes are refused: the kernel handles opens of those on the client side
+ * itself (FUSE never sends OPEN for them), so a request to open one is not
+ * from a well-behaved client, and opening one here could block or reach a
+ * host device.
+ */
+static int inode_open(struct pd_fs *fs, const struct pd_inode *in, int flags)
+{
+	int fd;
+
+	if (in->type != S_IFREG && in->type != S_IFDIR)
+		return -EACCES;
+	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW);
+	fd = openat(fs->proc_fd, fd_name(in->fd).s, flags | O_CLOEXEC);
+	return fd == -1 ? -errno : fd;
+}
+
+static bool name_is_component(const char *name)
+{
+	/* The library rejects these already; the jail does not depend on it. */
+	return name[0] != '\0' && strchr(name, '/') == NULL &&
+	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The ordering contract
+ *
+ * extent_change_begin() is steps 1 and 2: with the inode's lock held
+ * exclusive, no SETUPMAPPING of the inode can start (it takes the lock
+ * shared), and every read, write or mapping setup in flight on the inode has
+ * finished (they hold it shared while they run).
+ *
+ * extent_clip() is step 3, called before a host operation that can shrink
+ * the file: no window page may show a file page beyond the new end (that
+ * page would raise SIGBUS in whoever touched it, the VMM or us).
+ *
+ * Step 4 is the host operation, done by the caller.
+ *
+ * extent_change_end() is steps 5 and 6: it asks the host for the real size
+ * (another host process may have changed it too), re-validates the window
+ * against it, so ranges a shrink clipped or that lay beyond the old end show
+ * the file again where it now has data, and unlocks.
+ *
+ * Hole punching and zeroing need no window work. The window maps the host
+ * file MAP_SHARED, so it shows the host page cache: when the host punches or
+ * zeroes a range inside the file, it drops those pages from every shared
+ * mapping, and the next access faults in the new contents (zeros). Nothing
+ * beyond the end is exposed, since the size does not change. The same holds
+ * for data written into the file by write() or copy_file_range(), and for
+ * the shifted data of collapse and insert range: only the end of the file
+ * moves, and that is what clip and revalidate look after.
+ */
+
+static void extent_change_begin(struct pd_inode *in)
+{
+	pthread_rwlock_wrlock(&in->extent_lock);
+}
+
+static int extent_clip(struct pd_fs *fs, struct pd_inode *in, uint64_t new_size)
+{
+	int ret;
+
+	if (!fs->window)
+		return 0;
+	ret = fuse_dax_window_clip(fs->window, in->nodeid, new_size);
+	return ret < 0 ? ret : 0;
+}
+
+/* fd: a descriptor of the file for fstat; -1 to use the inode's own. */
+static void extent_change_end(struct pd_fs *fs, struct pd_inode *in, int fd)
+{
+	struct stat st;
+	int ret;
+
+	if (fs->window) {
+		ret = fd >= 0 ? fstat(fd, &st) : inode_stat(in, &st);
+		if (ret == 0)
+			ret = fuse_dax_window_revalidate(fs->window, in->nodeid,
+							 st.st_size);
+		else
+			ret = -errno;
+		if (ret < 0)
+			fuse_log(FUSE_LOG_ERR,
+				 "passthrough_dax: inode %" PRIu64 ": window revalidate: %s\n",
+				 in->nodeid, strerror(-ret));
+	}
+	pthread_rwlock_unlock(&in->extent_lock);
+}
+
+/*
+ * Truncate to size under the contract. fd: an open writable descriptor, or
+ * -1 to open one as the current caller (so the host checks write access).
+ */
+static int truncate_ordered(struct pd_fs *fs, struct pd_inode *in, int fd, off_t size)
+{
+	struct stat st;
+	int own_fd = -1, err;
+
+	if (in->type != S_IFREG)
+		return in->type == S_IFDIR ? -EISDIR : -EINVAL;
+	if (fd < 0) {
+		own_fd = inode_open(fs, in, O_WRONLY);
+		if (own_fd < 0)
+			return own_fd;
+		fd = own_fd;
+	}
+	extent_change_begin(in);
+	err = fstat(fd, &st) == -1 ? -errno : 0;
+	if (!err && size < st.st_size)
+		err = extent_clip(fs, in, size);
+	if (!err && ftruncate(fd, size) == -1)
+		err = -errno;
+	extent_change_end(fs, in, fd);
+	if (own_fd >= 0)
+		close(own_fd);
+	return err;
+}
+
+/* ------------------------------------------------------------------------
+ * Entries and attributes
+ */
+
+static double pd_timeout(const struct pd_fs *fs)
+{
+	return fs->timeout;
+}
+
+/*
+ * With -o dax=inode the client asks, per inode, whether to use DAX. Our
+ * rule: a regular file uses DAX if it carries the extended attribute
+ * "user.dax" (any value), so an administrator picks files with
+ * `setfattr -n user.dax -v 1 FILE` on the host.
+ */
+static uint32_t pd_attr_flags(const struct pd_fs *fs, const struct pd_inode *in)
+{
+	if (fs->dax != DAX_INODE || in->type != S_IFREG)
+		return 0;
+	if (getxattr(fd_path(in->fd).s, "user.dax", NULL, 0) < 0)
+		return 0;
+	return FUSE_ATTR_DAX_FLAG;
+}
+
+static void fill_entry(struct pd_fs *fs, struct pd_inode *in, const struct stat *st,
+		       struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = in->nodeid;
+	e->generation = 0;	/* node ids are never reused within a mount */
+	e->attr = *st;
+	e->attr_timeout = pd_timeout(fs);
+	e->entry_timeout = pd_timeout(fs);
+	e->attr_flags = pd_attr_flags(fs, in);
+}
+
+/*
+ * Look name up in parent and count a kernel reference on the result. The
+ * caller's credentials must be in effect (search permission on parent).
+ */
+static int do_lookup(struct pd_fs *fs, struct pd_inode *parent, const char *name,
+		     struct fuse_entry_param *e)
+{
+	struct pd_inode *in;
+	struct stat st;
+	int fd, err;
+
+	if (strcmp(name, ".") == 0 || (strcmp(name, "..") == 0 && parent == &fs->root)) {
+		/* The root is the top of the jail: its ".." is itself. */
+		fd = fcntl(parent->fd, F_DUPFD_CLOEXEC, 0);
+	} else {
+		if (strchr(name, '/'))
+			return -EINVAL;
+		fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd == -1)
+		return -errno;
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	err = inode_lookup_ref(fs, fd, &st, &in);
+	if (err)
+		return err;
+	fill_entry(fs, in, &st, e);
+	return 0;
+}
+
+/*
+ * Answer with an entry that holds a kernel reference. If the reply does not
+ * reach the client (the request was interrupted), the client never learns
+ * of the reference, so drop it again.
+ */
+static void reply_entry(fuse_req_t req, struct pd_fs *fs, const struct fuse_entry_param *e)
+{
+	struct pd_inode *in;
+
+	if (fuse_reply_entry(req, e) == 0 || e->ino == 0)
+		return;
+	in = inode_get(fs, e->ino);
+	if (in)
+		inode_unref(fs, in, 1, 1);
+}
+
+/*
+ * Count a kernel reference to the file open on fd (an I/O descriptor, e.g.
+ * from create or O_TMPFILE) and fill its entry. Going through the open file
+ * rather than looking the name up again cannot pick up a different file
+ * that took the name meanwhile, and works for unnamed files.
+ */
+static int inode_from_open_fd(struct pd_fs *fs, int fd, struct fuse_entry_param *e)
+{
+	struct pd_inode *in;
+	struct stat st;
+	int path_fd, err;
+
+	path_fd = openat(fs->proc_fd, fd_name(fd).s, O_PATH | O_CLOEXEC);
+	if (path_fd == -1)
+		return -errno;
+	if (fstat(path_fd, &st) == -1) {
+		err = -errno;
+		close(path_fd);
+		return err;
+	}
+	err = inode_lookup_ref(fs, path_fd, &st, &in);
+	if (err)
+		return err;
+	fill_entry(fs, in, &st, e);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Operations: names and attributes
+ */
+
+static void pd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *dir = inode_get(fs, parent);
+	struct fuse_entry_param e;
+	int err;
+
+	if (!dir) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	err = creds_enter(req);
+	if (!err) {
+		err = do_lookup(fs, dir, name, &e);
+		creds_restore(fs);
+	}
+	inode_put(fs, dir);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		reply_entry(req, fs, &e);
+}
+
+static void pd_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in = inode_get(fs, ino);
+
+	if (in)
+		inode_unref(fs, in, nlookup, 1);
+	fuse_reply_none(req);
+}
+
+static void pd_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in;
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		in = inode_get(fs, forgets[i].ino);
+		if (in)
+			inode_unref(fs, in, forgets[i].nlookup, 1);
+	}
+	fuse_reply_none(req);
+}
+
+static void pd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in = inode_get(fs, ino);
+	struct stat st;
+	int err;
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	/* Reading attributes needs no permission: no credential switch. */
+	err = inode_stat(in, &st);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_attr_flags(req, &st, pd_timeout(fs), pd_attr_flags(fs, in));
+	inode_put(fs, in);
+}
+
+static void pd_statx(fuse_req_t req, fuse_ino_t ino, int flags, int mask,
+		     struct fuse_file_info *fi)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in = inode_get(fs, ino);
+	struct statx stx;
+	int at_flags = AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | (flags & AT_STATX_SYNC_TYPE);
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (statx(in->fd, "", at_flags, (unsigned int)mask, &stx) == -1)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statx(req, 0, &stx, pd_timeout(fs));
+	inode_put(fs, in);
+}
+
+/* utimensat() arguments for the time bits of a SETATTR. */
+static void setattr_times(const struct stat *attr, int to_set, struct timespec ts[2])
+{
+	ts[0].tv_sec = 0;
+	ts[1].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_nsec = UTIME_OMIT;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		ts[0].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		ts[0] = attr->st_atim;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		ts[1].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		ts[1] = attr->st_mtim;
+}
+
+/*
+ * The changes of one SETATTR, as the caller. Times go last so that a
+ * truncate in the same request does not overwrite the mtime it sets.
+ */
+static int do_setattr(struct pd_fs *fs, struct pd_inode *in, const struct stat *attr,
+		      int to_set, struct fuse_file_info *fi)
+{
+	int fd = fi ? (int)fi->fh : -1;
+	struct timespec ts[2];
+	int ret;
+
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		if (fd >= 0)
+			ret = fchmod(fd, attr->st_mode);
+		else
+			ret = fchmodat(fs->proc_fd, fd_name(in->fd).s, attr->st_mode, 0);
+		if (ret == -1)
+			return -errno;
+	}
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+		gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+
+		if (fchownat(in->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1)
+			return -errno;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		/* An O_RDONLY handle cannot truncate: open one of our own. */
+		if (fd >= 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY)
+			fd = -1;
+		ret = truncate_ordered(fs, in, fd, attr->st_size);
+		if (ret)
+			return ret;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) {
+		setattr_times(attr, to_set, ts);
+		if (utimensat(in->fd, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Handle-killpriv v2: the client leaves clearing the set-user-ID bit (and
+ * the set-group-ID bit of a group-executable file) to us when a caller
+ * without CAP_FSETID truncates or changes owner. The host kernel already
+ * does it when the caller is not root, since we act as the caller; this
+ * covers a root caller without CAP_FSETID. The kernel clears those bits
+ * whoever owns the file, so we do it with the daemon's credentials.
+ */
+static int kill_suidgid(struct pd_fs *fs, struct pd_inode *in)
+{
+	struct stat st;
+	mode_t kill = S_ISUID;
+	int err;
+
+	err = inode_stat(in, &st);
+	if (err || !S_ISREG(st.st_mode))
+		return err;
+	if (st.st_mode & S_IXGRP)
+		kill |= S_ISGID;
+	if (!(st.st_mode & kill))
+		return 0;
+	if (fchmodat(fs->proc_fd, fd_name(in->fd).s, st.st_mode & ~kill & 07777, 0) == -1)
+		return -errno;
+	return 0;
+}
+
+static void pd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in = inode_get(fs, ino);
+	struct stat st;
+	int err;
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	err = creds_enter(req);
+	if (!err) {
+		err = do_setattr(fs, in, attr, to_set, fi);
+		creds_restore(fs);
+	}
+	if (!err && (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID)) &&
+	    !(to_set & FUSE_SET_ATTR_MODE))
+		err = kill_suidgid(fs, in);
+	if (!err)
+		err = inode_stat(in, &st);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_attr_flags(req, &st, pd_timeout(fs), pd_attr_flags(fs, in));
+	inode_put(fs, in);
+}
+
+static void pd_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in = inode_get(fs, ino);
+	char buf[PATH_MAX + 1];
+	ssize_t len;
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	/* The link's text is returned, never followed: the client resolves it. */
+	len = readlinkat(in->fd, "", buf, sizeof(buf));
+	if (len == -1) {
+		fuse_reply_err(req, errno);
+	} else if (len == (ssize_t)sizeof(buf)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+	} else {
+		buf[len] = '\0';
+		fuse_reply_readlink(req, buf);
+	}
+	inode_put(fs, in);
+}
+
+/* ------------------------------------------------------------------------
+ * Operations: making and removing names
+ */
+
+enum pd_node_kind { NODE_MKNOD, NODE_MKDIR, NODE_SYMLINK };
+
+/* Make a node named name in parent as the caller, and answer with its entry. */
+static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      enum pd_node_kind kind, mode_t mode, dev_t rdev, const char *link)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *dir = inode_get(fs, parent);
+	struct fuse_entry_param e;
+	int ret, err;
+
+	if (!dir) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (!name_is_component(name)) {
+		err = -EINVAL;
+		goto out_put;
+	}
+	err = creds_enter(req);
+	if (err)
+		goto out_put;
+	if (kind == NODE_MKDIR)
+		ret = mkdirat(dir->fd, name, mode);
+	else if (kind == NODE_SYMLINK)
+		ret = symlinkat(link, dir->fd, name);
+	else
+		ret = mknodat(dir->fd, name, mode, rdev);
+	err = ret == -1 ? -errno : do_lookup(fs, dir, name, &e);
+	creds_restore(fs);
+out_put:
+	inode_put(fs, dir);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		reply_entry(req, fs, &e);
+}
+
+static void pd_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
+{
+	make_node(req, parent, name, NODE_MKNOD, mode, rdev, NULL);
+}
+
+static void pd_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	make_node(req, parent, name, NODE_MKDIR, mode, 0, NULL);
+}
+
+static void pd_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	make_node(req, parent, name, NODE_SYMLINK, 0, 0, link);
+}
+
+static void pd_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in = inode_get(fs, ino);
+	struct pd_inode *dir = inode_get(fs, newparent);
+	struct fuse_entry_param e;
+	int err;
+
+	if (!in || !dir) {
+		err = -ESTALE;
+		goto out_put;
+	}
+	if (!name_is_component(newname)) {
+		err = -EINVAL;
+		goto out_put;
+	}
+	err = creds_enter(req);
+	if (err)
+		goto out_put;
+	/*
+	 * linkat(fd, "", AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH, which the
+	 * caller lacks; following the /proc/self/fd magic link reaches the
+	 * same file (even an O_TMPFILE one) without it.
+	 */
+	if (linkat(fs->proc_fd, fd_name(in->fd).s, dir->fd, newname, AT_SYMLINK_FOLLOW) == -1)
+		err = -errno;
+	else
+		err = do_lookup(fs, dir, newname, &e);
+	creds_restore(fs);
+out_put:
+	if (in)
+		inode_put(fs, in);
+	if (dir)
+		inode_put(fs, dir);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		reply_entry(req, fs, &e);
+}
+
+/* unlink and rmdir: flags 0 or AT_REMOVEDIR. */
+static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int flags)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *dir = inode_get(fs, parent);
+	int err;
+
+	if (!dir) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	err = name_is_component(name) ? creds_enter(req) : -EINVAL;
+	if (!err) {
+		if (unlinkat(dir->fd, name, flags) == -1)
+			err = -errno;
+		creds_restore(fs);
+	}
+	inode_put(fs, dir);
+	fuse_reply_err(req, -err);
+}
+
+static void pd_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_name(req, parent, name, 0);
+}
+
+static void pd_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_name(req, parent, name, AT_REMOVEDIR);
+}
+
+static void pd_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *dir = inode_get(fs, parent);
+	struct pd_inode *newdir = inode_get(fs, newparent);
+	int err;
+
+	if (!dir || !newdir) {
+		err = -ESTALE;
+		goto out_put;
+	}
+	if (!name_is_component(name) || !name_is_component(newname)) {
+		err = -EINVAL;
+		goto out_put;
+	}
+	err = creds_enter(req);
+	if (err)
+		goto out_put;
+	/* RENAME_NOREPLACE and RENAME_EXCHANGE mean the same on the host. */
+	if (renameat2(dir->fd, name, newdir->fd, newname, flags) == -1)
+		err = -errno;
+	creds_restore(fs);
+out_put:
+	if (dir)
+		inode_put(fs, dir);
+	if (newdir)
+		inode_put(fs, newdir);
+	fuse_reply_err(req, -err);
+}
+
+/* ------------------------------------------------------------------------
+ * Operations: open files
+ */
+
+/*
+ * The host open flags for the client's flags. With a write-back cache the
+ * client reads pages to fill partial writes even through write-only files,
+ * and works out the append position itself.
+ */
+static int host_open_flags(const struct pd_fs *fs, int flags)
+{
+	if (fs->writeback) {
+		if ((flags & O_ACCMODE) == O_WRONLY)
+			flags = (flags & ~O_ACCMODE) | O_RDWR;
+		flags &= ~O_APPEND;
+	}
+	return flags;
+}
+
+static void set_cache_flags(const struct pd_fs *fs, struct fuse_file_info *fi)
+{
+	fi->direct_io = fs->cache == CACHE_NEVER;
+	fi->keep_cache = fs->cache == CACHE_ALWAYS;
+}
+
+static void pd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in = inode_get(fs, ino);
+	int flags = host_open_flags(fs, fi->flags);
+	int fd, err;
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	fd = creds_enter(req);
+	if (fd < 0)
+		goto out_put;
+	if ((flags & O_TRUNC) && in->type == S_IFREG) {
+		/* An O_TRUNC open is a truncate to 0: the ordering contract. */
+		extent_change_begin(in);
+		err = extent_clip(fs, in, 0);
+		fd = err ? err : inode_open(fs, in, flags);
+		extent_change_end(fs, in, -1);
+	} else {
+		fd = inode_open(fs, in, flags);
+	}
+	creds_restore(fs);
+out_put:
+	inode_put(fs, in);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	fi->fh = fd;
+	set_cache_flags(fs, fi);
+	if (fuse_reply_open(req, fi) != 0)
+		close(fd);	/* interrupted: the client will never release it */
+}
+
+/*
+ * Open (maybe creating) name in dir as the caller. O_NONBLOCK keeps a fifo
+ * that appeared under the name from blocking us; anything but a regular
+ * file is refused (see inode_open). O_TRUNC is left out: the caller
+ * truncates under the ordering contract once it knows the inode.
+ */
+static int create_open(const struct pd_inode *dir, const char *name, int flags, mode_t mode)
+{
+	int host_flags = (flags & ~O_TRUNC) | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+	struct stat st;
+	int fd, err;
+
+	fd = openat(dir->fd, name, host_flags, mode);
+	if (fd == -1)
+		return -errno;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		err = S_ISDIR(st.st_mode) ? -EISDIR : -EACCES;
+		close(fd);
+		return err;
+	}
+	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, host_flags & ~O_NONBLOCK) == -1) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void pd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *dir = inode_get(fs, parent);
+	int flags = host_open_flags(fs, fi->flags);
+	struct fuse_entry_param e;
+	struct pd_inode *in;
+	int fd = -1, err;
+
+	if (!dir) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	err = name_is_component(name) ? creds_enter(req) : -EINVAL;
+	if (err)
+		goto out_put;
+	fd = create_open(dir, name, flags, mode);
+	err = fd < 0 ? fd : inode_from_open_fd(fs, fd, &e);
+	if (!err && (flags & O_TRUNC)) {
+		in = inode_get(fs, e.ino);
+		err = truncate_ordered(fs, in, (flags & O_ACCMODE) == O_RDONLY ? -1 : fd, 0);
+		if (!err)
+			err = inode_stat(in, &e.attr);
+		inode_unref(fs, in, err ? 1 : 0, 1);
+	}
+	creds_restore(fs);
+	if (err && fd >= 0)
+		close(fd);
+out_put:
+	inode_put(fs, dir);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	fi->fh = fd;
+	set_cache_flags(fs, fi);
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		close(fd);
+		in = inode_get(fs, e.ino);
+		if (in)
+			inode_unref(fs, in, 1, 1);
+	}
+}
+
+/* O_TMPFILE: an unnamed regular file in parent, which linkat() may name later. */
+static void pd_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
+		       struct fuse_file_info *fi)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *dir = inode_get(fs, parent);
+	int flags = host_open_flags(fs, fi->flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
+	struct fuse_entry_param e;
+	struct pd_inode *in;
+	int fd = -1, err;
+
+	if (!dir) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	err = creds_enter(req);
+	if (err)
+		goto out_put;
+	fd = openat(dir->fd, ".", flags | O_TMPFILE | O_CLOEXEC, mode);
+	err = fd == -1 ? -errno : inode_from_open_fd(fs, fd, &e);
+	creds_restore(fs);
+	if (err && fd >= 0)
+		close(fd);
+out_put:
+	inode_put(fs, dir);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	fi->fh = fd;
+	set_cache_flags(fs, fi);
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		close(fd);
+		in = inode_get(fs, e.ino);
+		if (in)
+			inode_unref(fs, in, 1, 1);
+	}
+}
+
+/*
+ * Reads hold the inode's lock shared: an extent change waits for them
+ * (step 2 of the contract). The data moves straight from the host file into
+ * the reply (by splice where the transport can) under the lock.
+ */
+static void pd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in = inode_get(fs, ino);
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = (int)fi->fh;
+	buf.buf[0].pos = off;
+	pthread_rwlock_rdlock(&in->extent_lock);
+	fuse_reply_data(req, &buf, 0);
+	pthread_rwlock_unlock(&in->extent_lock);
+	inode_put(fs, in);
+}
+
+/*
+ * Does writing size bytes at off through fd grow the file? An O_APPEND
+ * descriptor always writes at the end, so it always may.
+ */
+static bool write_extends(int fd, off_t off, size_t size)
+{
+	struct stat st;
+
+	if (fcntl(fd, F_GETFL) & O_APPEND)
+		return true;
+	if (fstat(fd, &st) == -1)
+		return true;	/* when in doubt, take the safe path */
+	return (uint64_t)off + size > (uint64_t)st.st_size;
+}
+
+/*
+ * Writes run as the caller: the host then clears the set-user-ID bit on a
+ * write by anyone but root, which is what FUSE_WRITE_KILL_SUIDGID asks.
+ * A write inside the file holds the lock shared; an extending write is an
+ * extent change (the window must be re-validated to show the new end).
+ */
+static void pd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf,
+			 off_t off, struct fuse_file_info *fi)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in = inode_get(fs, ino);
+	struct fuse_bufvec out_buf = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
+	int fd = (int)fi->fh;
+	bool extending;
+	ssize_t res;
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	out_buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out_buf.buf[0].fd = fd;
+	out_buf.buf[0].pos = off;
+
+	res = creds_enter(req);
+	if (res < 0)
+		goto out_put;
+	pthread_rwlock_rdlock(&in->extent_lock);
+	extending = write_extends(fd, off, out_buf.buf[0].size);
+	if (extending) {
+		pthread_rwlock_unlock(&in->extent_lock);
+		extent_change_begin(in);
+	}
+	res = fuse_buf_copy(&out_buf, in_buf, 0);
+	if (extending)
+		extent_change_end(fs, in, fd);
+	else
+		pthread_rwlock_unlock(&in->extent_lock);
+	creds_restore(fs);
+out_put:
+	inode_put(fs, in);
+	if (res < 0)
+		fuse_reply_err(req, (int)-res);
+	else
+		fuse_reply_write(req, (size_t)res);
+}
+
+/*
+ * close() is where some file systems (NFS) report write errors; closing a
+ * duplicate gives the client that report without closing our descriptor.
+ * POSIX locks need nothing here: the client sends an explicit unlock.
+ */
+static void pd_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int fd = dup((int)fi->fh);
+
+	if (fd == -1)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, close(fd) == -1 ? errno : 0);
+}
+
+/* Closing the descriptor also drops its flock and OFD locks. */
+static void pd_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	close((int)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/*
+ * The window maps the host file MAP_SHARED, so stores the client made
+ * through a DAX mapping are dirty pages of the same host page cache:
+ * fsync()/fdatasync() of any descriptor of the file writes them too.
+ */
+static void pd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	int ret = datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh);
+
+	fuse_reply_err(req, ret == -1 ? errno : 0);
+}
+
+/* ------------------------------------------------------------------------
+ * Operations: directories
+ */
+
+static struct pd_dir *pd_dir(const struct fuse_file_info *fi)
+{
+	return (struct pd_dir *)(uintptr_t)fi->fh;
+}
+
+static void pd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in = inode_get(fs, ino);
+	struct pd_dir *d = NULL;
+	int fd = -1, err;
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (in->type != S_IFDIR) {
+		err = -ENOTDIR;
+		goto out_put;
+	}
+	err = creds_enter(req);
+	if (err)
+		goto out_put;
+	fd = inode_open(fs, in, O_RDONLY | O_DIRECTORY);
+	creds_restore(fs);
+	if (fd < 0) {
+		err = fd;
+		goto out_put;
+	}
+	d = calloc(1, sizeof(*d));
+	if (d)
+		d->dp = fdopendir(fd);
+	if (!d || !d->dp) {
+		err = -ENOMEM;
+		free(d);
+		close(fd);
+		goto out_put;
+	}
+	fi->fh = (uintptr_t)d;
+	fi->cache_readdir = fs->cache == CACHE_ALWAYS;
+out_put:
+	inode_put(fs, in);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	if (fuse_reply_open(req, fi) != 0) {
+		closedir(d->dp);
+		free(d);
+	}
+}
+
+static bool is_dot_or_dotdot(const char *name)
+{
+	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+}
+
+/*
+ * Pack one directory entry into buf. For readdirplus this looks the entry
+ * up (a kernel reference, which the caller must drop again if the entry does
+ * not fit); "." and ".." get no lookup and no reference.
+ */
+static size_t pack_entry(fuse_req_t req, struct pd_inode *dir, struct dirent *de, bool plus,
+			 char *buf, size_t room, off_t next, struct fuse_entry_param *e,
+			 int *err)
+{
+	struct pd_fs *fs = pd_fs(req);
+
+	memset(e, 0, sizeof(*e));
+	e->attr.st_ino = de->d_ino;
+	e->attr.st_mode = (mode_t)de->d_type << 12;
+	*err = 0;
+	if (!plus)
+		return fuse_add_direntry(req, buf, room, de->d_name, &e->attr, next);
+	if (!is_dot_or_dotdot(de->d_name)) {
+		*err = do_lookup(fs, dir, de->d_name, e);
+		if (*err)
+			return 0;
+	}
+	return fuse_add_direntry_plus(req, buf, room, de->d_name, e, next);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *dir = inode_get(fs, ino);
+	struct pd_dir *d = pd_dir(fi);
+	struct fuse_entry_param e;
+	size_t used = 0, len;
+	char *buf = NULL;
+	int err = 0;
+
+	if (!dir) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	buf = calloc(1, size ? size : 1);
+	if (!buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (off != d->offset) {
+		seekdir(d->dp, off);
+		d->offset = off;
+		d->pending = NULL;
+	}
+	err = creds_enter(req);	/* readdirplus looks names up */
+	if (err)
+		goto out;
+	for (;;) {
+		struct dirent *de = d->pending;
+
+		if (!de) {
+			errno = 0;
+			de = readdir(d->dp);
+			if (!de) {
+				err = errno ? -errno : 0;
+				break;
+			}
+			d->pending = de;
+		}
+		len = pack_entry(req, dir, de, plus, buf + used, size - used, de->d_off, &e, &err);
+		if (err == -ENOENT) {
+			/* Gone since readdir saw it: skip it. */
+			err = 0;
+			d->pending = NULL;
+			d->offset = de->d_off;
+			continue;
+		}
+		if (err)
+			break;
+		if (len > size - used) {
+			/* Full: this entry comes first in the next reply. */
+			if (plus && e.ino)
+				inode_unref(fs, inode_get(fs, e.ino), 1, 1);
+			break;
+		}
+		used += len;
+		d->pending = NULL;
+		d->offset = de->d_off;
+	}
+	creds_restore(fs);
+out:
+	inode_put(fs, dir);
+	/* An error after some entries: send those; the next call reports it. */
+	if (err && used == 0)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void pd_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void pd_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+static void pd_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pd_dir *d = pd_dir(fi);
+
+	closedir(d->dp);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void pd_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	int fd = dirfd(pd_dir(fi)->dp);
+	int ret = datasync ? fdatasync(fd) : fsync(fd);
+
+	fuse_reply_err(req, ret == -1 ? errno : 0);
+}
+
+static void pd_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in = inode_get(fs, ino);
+	struct statvfs sv;
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (fstatvfs(in->fd, &sv) == -1)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+	inode_put(fs, in);
+}
+
+static void pd_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in = inode_get(fs, ino);
+	int err;
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	err = creds_enter(req);
+	if (!err) {
+		/* AT_EACCESS: check with the effective ids we just took on. */
+		if (faccessat(in->fd, "", mask, AT_EMPTY_PATH | AT_EACCESS) == -1)
+			err = -errno;
+		creds_restore(fs);
+	}
+	inode_put(fs, in);
+	fuse_reply_err(req, -err);
+}
+
+/* ------------------------------------------------------------------------
+ * Operations: extended attributes (-o xattr)
+ *
+ * The xattr calls have no *at() form, so they go through the
+ * /proc/self/fd/N name of the inode's O_PATH descriptor, which resolves to
+ * exactly that file (a symlink itself, not its target). They run as the
+ * caller, so the host applies its rules (user.* needs write permission to
+ * set, trusted.* needs CAP_SYS_ADMIN).
+ */
+
+/* getxattr and listxattr share the size-probe-or-fetch protocol. */
+static void reply_xattr_value(fuse_req_t req, const struct pd_inode *in, const char *name,
+			      size_t size)
+{
+	char *value = NULL;
+	ssize_t len;
+
+	if (size) {
+		value = malloc(size);
+		if (!value) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	if (name)
+		len = getxattr(fd_path(in->fd).s, name, value, size);
+	else
+		len = listxattr(fd_path(in->fd).s, value, size);
+	if (len == -1)
+		fuse_reply_err(req, errno);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)len);
+	else
+		fuse_reply_buf(req, value, (size_t)len);
+	free(value);
+}
+
+/* Run one xattr call (name NULL: list) as the caller and answer it. */
+static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		     size_t size, int flags, char op)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in;
+	int err;
+
+	if (!fs->xattr) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	in = inode_get(fs, ino);
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	err = creds_enter(req);
+	if (err) {
+		fuse_reply_err(req, -err);
+	} else if (op == 'g' || op == 'l') {
+		reply_xattr_value(req, in, name, size);
+	} else {
+		if (op == 's')
+			err = setxattr(fd_path(in->fd).s, name, value, size, flags);
+		else
+			err = removexattr(fd_path(in->fd).s, name);
+		fuse_reply_err(req, err == -1 ? errno : 0);
+	}
+	if (!err)
+		creds_restore(fs);
+	inode_put(fs, in);
+}
+
+static void pd_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	do_xattr(req, ino, name, value, size, flags, 's');
+}
+
+static void pd_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	do_xattr(req, ino, name, NULL, size, 0, 'g');
+}
+
+static void pd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	do_xattr(req, ino, NULL, NULL, size, 0, 'l');
+}
+
+static void pd_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	do_xattr(req, ino, name, NULL, 0, 0, 'r');
+}
+
+/* ------------------------------------------------------------------------
+ * Operations: extents
+ */
+
+/*
+ * Every fallocate mode is an extent change. Only collapse range can make
+ * the file shorter (by length bytes): clip the window to the new end
+ * first. Punch hole and zero range keep the size and, as explained at
+ * extent_clip(), need no window work; allocate, zero range without
+ * FALLOC_FL_KEEP_SIZE, and insert range may grow the file, which
+ * extent_change_end() re-validates.
+ */
+static void pd_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+			 off_t length, struct fuse_file_info *fi)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in = inode_get(fs, ino);
+	int fd = (int)fi->fh;
+	struct stat st;
+	int err;
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	err = creds_enter(req);
+	if (err)
+		goto out_put;
+	extent_change_begin(in);
+	if ((mode & FALLOC_FL_COLLAPSE_RANGE) && fstat(fd, &st) == 0 && length <= st.st_size)
+		err = extent_clip(fs, in, (uint64_t)(st.st_size - length));
+	if (!err && fallocate(fd, mode, offset, length) == -1)
+		err = -errno;
+	extent_change_end(fs, in, fd);
+	creds_restore(fs);
+out_put:
+	inode_put(fs, in);
+	fuse_reply_err(req, -err);
+}
+
+/* SEEK_DATA / SEEK_HOLE: the client cannot know where the host has holes. */
+static void pd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	off_t res = lseek((int)fi->fh, off, whence);
+
+	if (res == -1)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, res);
+}
+
+/*
+ * Lock two inodes for a copy: the source shared, the destination exclusive
+ * (it is an extent change). Always lock the lower node id first, so two
+ * copies in opposite directions cannot deadlock.
+ */
+static void lock_for_copy(struct pd_inode *src, struct pd_inode *dst)
+{
+	if (src == dst) {
+		extent_change_begin(dst);
+	} else if (src->nodeid < dst->nodeid) {
+		pthread_rwlock_rdlock(&src->extent_lock);
+		extent_change_begin(dst);
+	} else {
+		extent_change_begin(dst);
+		pthread_rwlock_rdlock(&src->extent_lock);
+	}
+}
+
+static void pd_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			       struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *src = inode_get(fs, ino_in);
+	struct pd_inode *dst = inode_get(fs, ino_out);
+	ssize_t res;
+
+	if (!src || !dst) {
+		res = -ESTALE;
+		goto out_put;
+	}
+	res = creds_enter(req);
+	if (res < 0)
+		goto out_put;
+	lock_for_copy(src, dst);
+	res = copy_file_range((int)fi_in->fh, &off_in, (int)fi_out->fh, &off_out, len,
+			      (unsigned int)flags);
+	if (res == -1)
+		res = -errno;
+	if (src != dst)
+		pthread_rwlock_unlock(&src->extent_lock);
+	extent_change_end(fs, dst, (int)fi_out->fh);
+	creds_restore(fs);
+out_put:
+	if (src)
+		inode_put(fs, src);
+	if (dst)
+		inode_put(fs, dst);
+	if (res < 0)
+		fuse_reply_err(req, (int)-res);
+	else
+		fuse_reply_write(req, (size_t)res);
+}
+
+/* ------------------------------------------------------------------------
+ * Operations: locks
+ *
+ * POSIX (fcntl) locks are taken as open file description locks on the
+ * handle's host descriptor: each open() by a client process has its own
+ * handle, so two processes conflict as they would on a local file. Unlike
+ * process-owned POSIX locks, two handles of one process also conflict with
+ * each other, and a forked child shares its parent's handle and locks.
+ */
+
+static void pd_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock)
+{
+	lock->l_pid = 0;	/* OFD locks require it */
+	if (fcntl((int)fi->fh, F_OFD_GETLK, lock) == -1)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lock(req, lock);
+}
+
+/* A blocking lock (sleep) occupies this worker thread until granted. */
+static void pd_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock, int sleep)
+{
+	lock->l_pid = 0;
+	if (fcntl((int)fi->fh, sleep ? F_OFD_SETLKW : F_OFD_SETLK, lock) == -1)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void pd_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
+{
+	fuse_reply_err(req, flock((int)fi->fh, op) == -1 ? errno : 0);
+}
+
+/* ------------------------------------------------------------------------
+ * Operations: DAX mappings
+ */
+
+/*
+ * A handle the client named must be a descriptor of this very inode, open
+ * in a mode that allows the protection asked for. fh comes from the peer,
+ * so it is checked, not trusted.
+ */
+static int check_map_handle(const struct pd_inode *in, int fd, int prot)
+{
+	struct stat st;
+	int mode;
+
+	if (fstat(fd, &st) == -1 || st.st_dev != in->dev || st.st_ino != in->ino)
+		return -EBADF;
+	mode = fcntl(fd, F_GETFL) & O_ACCMODE;
+	if (mode == O_WRONLY || ((prot & PROT_WRITE) && mode != O_RDWR))
+		return -EACCES;
+	return 0;
+}
+
+/*
+ * Map [foffset, foffset + len) of ino at moffset of the window. This holds
+ * the inode's lock shared, so it cannot run inside an extent change (steps
+ * 1 and 6 of the contract).
+ *
+ * The Linux client sends no handle (fi is NULL): we open the file ourselves
+ * with the daemon's credentials. The client checked the caller's access
+ * when the file was opened; a mapping request comes from a page fault or
+ * from the client's own housekeeping and has no caller worth checking. The
+ * window keeps its own duplicate of the descriptor, so ours is closed again.
+ */
+static void pd_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, uint64_t len,
+			    uint64_t moffset, uint64_t flags, struct fuse_file_info *fi)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in;
+	bool writable = flags & FUSE_DAX_MAP_WRITE;
+	int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
+	int fd, err;
+
+	if (!fs->window) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	in = inode_get(fs, ino);
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (in->type != S_IFREG) {
+		err = -EINVAL;
+		goto out_put;
+	}
+	pthread_rwlock_rdlock(&in->extent_lock);
+	if (fi) {
+		fd = (int)fi->fh;
+		err = check_map_handle(in, fd, prot);
+	} else {
+		fd = inode_open(fs, in, writable ? O_RDWR : O_RDONLY);
+		err = fd < 0 ? fd : 0;
+	}
+	if (!err)
+		err = fuse_dax_window_map(fs->window, moffset, len, fd, in->nodeid, foffset,
+					  prot);
+	pthread_rwlock_unlock(&in->extent_lock);
+	if (!fi && fd >= 0)
+		close(fd);
+out_put:
+	inode_put(fs, in);
+	fuse_reply_err(req, -err);
+}
+
+/*
+ * Unmap each range and report the first failure. A range with nothing
+ * mapped (-ENOENT) is not a failure: the client wants it unmapped, and it
+ * is. The window's own lock orders this against a setup of the same range;
+ * no inode lock is needed, since an unmapped range exposes nothing.
+ */
+static void pd_removemapping(fuse_req_t req, const struct fuse_dax_range *ranges,
+			     unsigned int count)
+{
+	struct pd_fs *fs = pd_fs(req);
+	int first_err = 0, ret;
+	unsigned int i;
+
+	if (!fs->window) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	for (i = 0; i < count; i++) {
+		ret = fuse_dax_window_unmap(fs->window, ranges[i].moffset, ranges[i].len);
+		if (ret < 0 && ret != -ENOENT && first_err == 0)
+			first_err = ret;
+	}
+	fuse_reply_err(req, -first_err);
+}
+
+/* ------------------------------------------------------------------------
+ * Session start and end
+ */
+
+static void want(struct fuse_conn_info *conn, uint64_t cap, const char *what)
+{
+	if (!fuse_set_feature_flag(conn, cap))
+		fuse_log(FUSE_LOG_INFO, "passthrough_dax: the client does not offer %s\n", what);
+}
+
+static void pd_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct pd_fs *fs = userdata;
+
+	/* Locks are kept on the host, so every client sees the same ones. */
+	want(conn, FUSE_CAP_POSIX_LOCKS, "POSIX locks");
+	want(conn, FUSE_CAP_FLOCK_LOCKS, "flock locks");
+	/* Open with O_TRUNC arrives as one OPEN, truncated under the contract. */
+	want(conn, FUSE_CAP_ATOMIC_O_TRUNC, "atomic O_TRUNC");
+	/* We clear set-user-ID bits; the client leaves that to us. */
+	want(conn, FUSE_CAP_HANDLE_KILLPRIV_V2, "handle_killpriv_v2");
+	if (fs->writeback)
+		want(conn, FUSE_CAP_WRITEBACK_CACHE, "a write-back cache");
+	if (fs->window)
+		want(conn, FUSE_CAP_DAX_MAPPING, "DAX mappings");
+	if (fs->dax == DAX_INODE)
+		want(conn, FUSE_CAP_DAX_INODE, "per-inode DAX");
+}
+
+/*
+ * The client never removes its mappings on unmount or disconnect, so drop
+ * every one here: no window range may keep a host file open or mapped.
+ */
+static void pd_destroy(void *userdata)
+{
+	struct pd_fs *fs = userdata;
+
+	if (fs->window)
+		fuse_dax_window_unmap_all(fs->window);
+}
+
+static const struct fuse_lowlevel_ops pd_ops = {
+	.init = pd_init,
+	.destroy = pd_destroy,
+	.lookup = pd_lookup,
+	.forget = pd_forget,
+	.forget_multi = pd_forget_multi,
+	.getattr = pd_getattr,
+	.statx = pd_statx,
+	.setattr = pd_setattr,
+	.readlink = pd_readlink,
+	.mknod = pd_mknod,
+	.mkdir = pd_mkdir,
+	.symlink = pd_symlink,
+	.link = pd_link,
+	.unlink = pd_unlink,
+	.rmdir = pd_rmdir,
+	.rename = pd_rename,
+	.open = pd_open,
+	.create = pd_create,
+	.tmpfile = pd_tmpfile,
+	.read = pd_read,
+	.write_buf = pd_write_buf,
+	.flush = pd_flush,
+	.release = pd_release,
+	.fsync = pd_fsync,
+	.opendir = pd_opendir,
+	.readdir = pd_readdir,
+	.readdirplus = pd_readdirplus,
+	.releasedir = pd_releasedir,
+	.fsyncdir = pd_fsyncdir,
+	.statfs = pd_statfs,
+	.access = pd_access,
+	.setxattr = pd_setxattr,
+	.getxattr = pd_getxattr,
+	.listxattr = pd_listxattr,
+	.removexattr = pd_removexattr,
+	.fallocate = pd_fallocate,
+	.lseek = pd_lseek,
+	.copy_file_range = pd_copy_file_range,
+	.getlk = pd_getlk,
+	.setlk = pd_setlk,
+	.flock = pd_flock,
+	.setupmapping = pd_setupmapping,
+	.removemapping = pd_removemapping,
+};

@@ -1,0 +1,165 @@
+/*
+ * Private definitions shared by the session layer (session.c, init.c,
+ * dispatch.c, reply.c, notify.c), the transports and the loops. Nothing here
+ * is visible to file systems.
+ */
+#ifndef FUSEDAX_FUSE_I_H
+#define FUSEDAX_FUSE_I_H
+
+#include "fuse_kernel.h"
+#include "fuse_lowlevel.h"
+#include "wire.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+struct fuse_chan;
+struct mount_opts;
+
+/*
+ * A transport moves whole request and reply messages. It knows nothing of
+ * opcodes; the session never asks which transport it runs on.
+ */
+struct transport_ops {
+	/** Shown in debug output at INIT ("dev_fuse", "custom_io", ...). */
+	const char *name;
+	/**
+	 * Read one whole request into buf. Returns its length, 0 when the
+	 * connection has ended, or a negative errno: -EINTR/-EAGAIN/-ENOENT
+	 * mean "try again", anything else ends the loop.
+	 */
+	ssize_t (*receive)(struct fuse_chan *ch, void *buf, size_t size);
+	/**
+	 * Send one whole message (reply or notification). Returns 0 or a
+	 * negative errno; -ENOENT means the client dropped the request
+	 * (interrupted) and is not an error.
+	 */
+	int (*send)(struct fuse_chan *ch, const struct iovec *iov, int count);
+	/**
+	 * Optional: make a new channel on the same connection for one worker
+	 * thread (FUSE_DEV_IOC_CLONE). Returns 0 or a negative errno.
+	 */
+	int (*clone)(struct fuse_chan *master, struct fuse_chan **out);
+	/** Release a channel made by clone (not the master). */
+	void (*release)(struct fuse_chan *ch);
+};
+
+/** One endpoint of the connection: the master fd or a worker's clone. */
+struct fuse_chan {
+	struct fuse_session *se;
+	int fd;
+	/** Owned by the transport (e.g. custom io userdata). */
+	void *priv;
+};
+
+/** A request in flight, from decode to reply. */
+struct fuse_req {
+	struct fuse_session *se;
+	/** Channel the reply goes out on; owned by the loop that read it. */
+	struct fuse_chan *ch;
+	uint64_t unique;
+	uint32_t opcode;
+	struct fuse_ctx ctx;
+	/* Interrupt state, guarded by se->lock. */
+	fuse_interrupt_func_t interrupt_func;
+	void *interrupt_data;
+	bool interrupted;
+	/* In-flight list for INTERRUPT lookup, guarded by se->lock. */
+	struct fuse_req *next, *prev;
+	bool listed;
+};
+
+/** A pending fuse_lowlevel_notify_retrieve(): its cookie and unique. */
+struct retrieve_wait {
+	uint64_t unique;
+	void *cookie;
+	struct retrieve_wait *next;
+};
+
+struct fuse_session {
+	struct fuse_lowlevel_ops op;
+	void *userdata;
+
+	/* Transport and connection. */
+	const struct transport_ops *tp;
+	struct fuse_chan master;
+	struct fuse_custom_io custom_io;
+	char *mountpoint;
+	struct mount_opts *mo;
+	bool owns_fd;
+
+	/* Negotiated state. */
+	struct fuse_conn_info conn;
+	struct wire_limits limits;
+	bool got_init;
+	bool got_destroy;
+	/** A second INIT starts a new session instead of being refused. */
+	bool reinit_allowed;
+	/** Size of one receive buffer (max_write plus header room). */
+	size_t bufsize;
+
+	/* Options from fuse_session_new. */
+	bool debug;
+	bool deny_others;
+
+	/* DAX window (not owned). */
+	struct fuse_dax_window *dax;
+
+	/* Loop state. */
+	atomic_int exited;
+	int error;
+
+	pthread_mutex_t lock;
+	struct fuse_req inflight; /* list head */
+	struct retrieve_wait *retrieves;
+	uint64_t notify_unique;
+};
+
+/* session.c */
+/** Decode, validate and dispatch one message read from ch. */
+void session_process(struct fuse_session *se, struct fuse_chan *ch, const void *buf,
+		     size_t len);
+/** End the session's loops with an error code (negative errno or 0). */
+void session_fail(struct fuse_session *se, int err);
+
+/* init.c */
+void session_do_init(fuse_req_t req, const struct wire_req *w);
+/** Capability bits <-> kernel INIT flags. */
+uint64_t init_caps_from_kernel(uint64_t kflags);
+uint64_t init_kernel_from_caps(uint64_t caps);
+
+/* reply.c */
+/**
+ * Send a reply for req: header (error as a positive errno or 0) plus
+ * payload iovecs, then free req. Returns 0 or a negative errno.
+ */
+int reply_send(fuse_req_t req, int error, const struct iovec *payload, int count);
+/** Free a request without answering it (no-reply opcodes). */
+void req_free(fuse_req_t req);
+/** Fill a fuse_attr from a struct stat. */
+void reply_fill_attr(struct fuse_attr *attr, const struct stat *st, uint32_t flags);
+/** Convert a timeout in seconds to the wire's (sec, nsec) pair. */
+void reply_timeout(double t, uint64_t *sec, uint32_t *nsec);
+
+/* notify.c */
+/** Send a notification (code, payload) with unique 0. */
+int notify_send(struct fuse_session *se, int code, const struct iovec *payload, int count);
+/** Match a NOTIFY_REPLY to its retrieve cookie; true if found (cookie set). */
+bool notify_take_retrieve(struct fuse_session *se, uint64_t unique, void **cookie);
+
+/* dispatch.c: the handlers named in opcodes.def. */
+#define OPCODE(num, name, type, shape, flags)                                  \
+	void do_##name(fuse_req_t req, const struct wire_req *w);
+#include "opcodes.def"
+#undef OPCODE
+
+/* transport_dev.c, transport_custom.c */
+extern const struct transport_ops transport_dev_ops;
+extern const struct transport_ops transport_custom_ops;
+
+/* loop.c / loop_mt.c */
+/** Receive buffer for one worker, page aligned. */
+void *loop_alloc_buffer(struct fuse_session *se);
+
+#endif /* FUSEDAX_FUSE_I_H */

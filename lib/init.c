@@ -1,0 +1,261 @@
+/*
+ * INIT negotiation: turn the client's offer into fuse_conn_info, let the
+ * file system choose, and answer with what both sides support. DAX
+ * (FUSE_MAP_ALIGNMENT) is negotiated here when a window is attached.
+ */
+#include "fuse_i.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Oldest protocol we serve: 7.12 has everything the reply layouts assume. */
+#define INIT_MIN_MINOR 12
+
+/* One row per capability: our FUSE_CAP_* bit and the kernel's INIT bit. */
+struct cap_map {
+	uint64_t cap;
+	uint64_t kernel;
+};
+
+static const struct cap_map cap_table[] = {
+	{ FUSE_CAP_ASYNC_READ, FUSE_ASYNC_READ },
+	{ FUSE_CAP_POSIX_LOCKS, FUSE_POSIX_LOCKS },
+	{ FUSE_CAP_ATOMIC_O_TRUNC, FUSE_ATOMIC_O_TRUNC },
+	{ FUSE_CAP_EXPORT_SUPPORT, FUSE_EXPORT_SUPPORT },
+	{ FUSE_CAP_DONT_MASK, FUSE_DONT_MASK },
+	{ FUSE_CAP_SPLICE_WRITE, FUSE_SPLICE_WRITE },
+	{ FUSE_CAP_SPLICE_MOVE, FUSE_SPLICE_MOVE },
+	{ FUSE_CAP_SPLICE_READ, FUSE_SPLICE_READ },
+	{ FUSE_CAP_FLOCK_LOCKS, FUSE_FLOCK_LOCKS },
+	{ FUSE_CAP_IOCTL_DIR, FUSE_HAS_IOCTL_DIR },
+	{ FUSE_CAP_AUTO_INVAL_DATA, FUSE_AUTO_INVAL_DATA },
+	{ FUSE_CAP_READDIRPLUS, FUSE_DO_READDIRPLUS },
+	{ FUSE_CAP_READDIRPLUS_AUTO, FUSE_READDIRPLUS_AUTO },
+	{ FUSE_CAP_ASYNC_DIO, FUSE_ASYNC_DIO },
+	{ FUSE_CAP_WRITEBACK_CACHE, FUSE_WRITEBACK_CACHE },
+	{ FUSE_CAP_NO_OPEN_SUPPORT, FUSE_NO_OPEN_SUPPORT },
+	{ FUSE_CAP_PARALLEL_DIROPS, FUSE_PARALLEL_DIROPS },
+	{ FUSE_CAP_POSIX_ACL, FUSE_POSIX_ACL },
+	{ FUSE_CAP_HANDLE_KILLPRIV, FUSE_HANDLE_KILLPRIV },
+	{ FUSE_CAP_HANDLE_KILLPRIV_V2, FUSE_HANDLE_KILLPRIV_V2 },
+	{ FUSE_CAP_CACHE_SYMLINKS, FUSE_CACHE_SYMLINKS },
+	{ FUSE_CAP_NO_OPENDIR_SUPPORT, FUSE_NO_OPENDIR_SUPPORT },
+	{ FUSE_CAP_EXPLICIT_INVAL_DATA, FUSE_EXPLICIT_INVAL_DATA },
+	{ FUSE_CAP_EXPIRE_ONLY, FUSE_HAS_EXPIRE_ONLY },
+	{ FUSE_CAP_SETXATTR_EXT, FUSE_SETXATTR_EXT },
+	{ FUSE_CAP_DIRECT_IO_ALLOW_MMAP, FUSE_DIRECT_IO_ALLOW_MMAP },
+	{ FUSE_CAP_NO_EXPORT_SUPPORT, FUSE_NO_EXPORT_SUPPORT },
+	{ FUSE_CAP_DAX_INODE, FUSE_HAS_INODE_DAX },
+	{ FUSE_CAP_DAX_MAPPING, FUSE_MAP_ALIGNMENT },
+};
+
+uint64_t init_caps_from_kernel(uint64_t kflags)
+{
+	uint64_t caps = 0;
+
+	for (size_t i = 0; i < sizeof(cap_table) / sizeof(cap_table[0]); i++)
+		if (kflags & cap_table[i].kernel)
+			caps |= cap_table[i].cap;
+	return caps;
+}
+
+uint64_t init_kernel_from_caps(uint64_t caps)
+{
+	uint64_t kflags = 0;
+
+	for (size_t i = 0; i < sizeof(cap_table) / sizeof(cap_table[0]); i++)
+		if (caps & cap_table[i].cap)
+			kflags |= cap_table[i].kernel;
+	return kflags;
+}
+
+static unsigned int log2_u64(uint64_t v)
+{
+	unsigned int n = 0;
+
+	while (v > 1) {
+		v >>= 1;
+		n++;
+	}
+	return n;
+}
+
+/* What we ask for unless the file system says otherwise (as libfuse does). */
+static uint64_t init_default_want(const struct fuse_session *se, uint64_t capable)
+{
+	uint64_t want = FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS |
+			FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_DIO |
+			FUSE_CAP_IOCTL_DIR | FUSE_CAP_ATOMIC_O_TRUNC |
+			FUSE_CAP_READDIRPLUS_AUTO;
+
+	if (se->op.getlk && se->op.setlk)
+		want |= FUSE_CAP_POSIX_LOCKS;
+	if (se->op.flock)
+		want |= FUSE_CAP_FLOCK_LOCKS;
+	if (se->op.readdirplus)
+		want |= FUSE_CAP_READDIRPLUS;
+	if (se->dax && se->op.setupmapping)
+		want |= FUSE_CAP_DAX_MAPPING;
+	return want & capable;
+}
+
+/* Whether the file system's init() changed want (32-bit) or want_ext. */
+static uint64_t init_merge_want(const struct fuse_conn_info *c, uint64_t want_before)
+{
+	uint64_t want = c->want_ext;
+
+	if ((uint32_t)c->want != (uint32_t)want_before)
+		want = (want & ~(uint64_t)UINT32_MAX) | c->want;
+	return want;
+}
+
+static void init_fill_conn(struct fuse_session *se, const struct fuse_init_in *in,
+			   uint64_t kflags)
+{
+	struct fuse_conn_info *c = &se->conn;
+	uint64_t capable = init_caps_from_kernel(kflags);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	/* Without a window or a handler there is nothing to map. */
+	if (!se->dax || !se->op.setupmapping)
+		capable &= ~FUSE_CAP_DAX_MAPPING;
+	c->proto_major = in->major;
+	c->proto_minor = in->minor;
+	c->capable_ext = capable;
+	c->capable = (uint32_t)capable;
+	c->want_ext = init_default_want(se, capable);
+	c->want = (uint32_t)c->want_ext;
+	c->max_readahead = in->max_readahead;
+	c->max_write = (uint32_t)(se->bufsize - 4096);
+	if (c->max_write > se->bufsize - page)
+		c->max_write = (uint32_t)(se->bufsize - page);
+	c->max_background = 0;
+	c->congestion_threshold = 0;
+	c->time_gran = 0;
+}
+
+static void init_reply(fuse_req_t req, const struct fuse_conn_info *c, uint64_t want,
+		       uint64_t offered)
+{
+	struct fuse_session *se = req->se;
+	struct fuse_init_out out;
+	uint64_t kflags = init_kernel_from_caps(want);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t outsize = sizeof(out);
+	struct iovec iov;
+
+	memset(&out, 0, sizeof(out));
+	out.major = FUSE_KERNEL_VERSION;
+	out.minor = FUSE_KERNEL_MINOR_VERSION;
+	out.max_readahead = c->max_readahead;
+	out.max_write = c->max_write;
+	out.max_background = (uint16_t)c->max_background;
+	out.congestion_threshold = (uint16_t)c->congestion_threshold;
+	out.time_gran = c->time_gran;
+	kflags |= offered & FUSE_BIG_WRITES;
+	if ((offered & FUSE_MAX_PAGES) && c->max_write > page) {
+		out.max_pages = (uint16_t)((c->max_write + page - 1) / page);
+		kflags |= FUSE_MAX_PAGES;
+	}
+	if (want & FUSE_CAP_DAX_MAPPING)
+		out.map_alignment = (uint16_t)log2_u64(fuse_dax_window_alignment(se->dax));
+	if (kflags >> 32)
+		kflags |= FUSE_INIT_EXT;
+	out.flags = (uint32_t)kflags;
+	out.flags2 = (uint32_t)(kflags >> 32);
+
+	/* Older clients expect the shorter reply of their protocol. */
+	if (c->proto_minor < 5)
+		outsize = FUSE_COMPAT_INIT_OUT_SIZE;
+	else if (c->proto_minor < 23)
+		outsize = FUSE_COMPAT_22_INIT_OUT_SIZE;
+
+	iov.iov_base = &out;
+	iov.iov_len = outsize;
+	reply_send(req, 0, &iov, 1);
+}
+
+void session_do_init(fuse_req_t req, const struct wire_req *w)
+{
+	struct fuse_session *se = req->se;
+	const struct fuse_init_in *in = &w->arg.init;
+	struct fuse_conn_info *c = &se->conn;
+	uint64_t kflags = in->flags;
+	uint64_t want, want_before;
+
+	if (se->debug)
+		fuse_log(FUSE_LOG_DEBUG, "INIT: %u.%u, flags 0x%08x, flags2 0x%08x, transport %s\n",
+			 in->major, in->minor, in->flags, in->flags2, se->tp->name);
+	if (in->major != FUSE_KERNEL_VERSION || in->minor < INIT_MIN_MINOR) {
+		fuse_log(FUSE_LOG_ERR,
+			 "fuse: client speaks protocol %u.%u; fusedax needs %u.%u or later\n",
+			 in->major, in->minor, FUSE_KERNEL_VERSION, INIT_MIN_MINOR);
+		if (in->major > FUSE_KERNEL_VERSION) {
+			/* Tell a newer client which major we speak; it retries. */
+			struct fuse_init_out out = { .major = FUSE_KERNEL_VERSION };
+			struct iovec iov = { &out, sizeof(out) };
+
+			reply_send(req, 0, &iov, 1);
+			return;
+		}
+		fuse_reply_err(req, EPROTO);
+		return;
+	}
+	if (in->flags & FUSE_INIT_EXT)
+		kflags |= (uint64_t)in->flags2 << 32;
+
+	init_fill_conn(se, in, kflags);
+	want_before = c->want_ext;
+	if (se->op.init)
+		se->op.init(se->userdata, c);
+	want = init_merge_want(c, want_before) & c->capable_ext;
+	c->want_ext = want;
+	c->want = (uint32_t)want;
+	if (c->max_write > se->bufsize - 4096)
+		c->max_write = (uint32_t)(se->bufsize - 4096);
+	if (c->max_write < 4096)
+		c->max_write = 4096;
+
+	se->limits.proto_minor = in->minor;
+	se->limits.setxattr_ext = !!(want & FUSE_CAP_SETXATTR_EXT);
+	if (want & FUSE_CAP_DAX_MAPPING) {
+		se->limits.dax_window_size = fuse_dax_window_size(se->dax);
+		se->limits.dax_alignment = fuse_dax_window_alignment(se->dax);
+	} else {
+		se->limits.dax_window_size = 0;
+		se->limits.dax_alignment = 0;
+	}
+	se->got_init = true;
+	se->got_destroy = false;
+	if (se->debug)
+		fuse_log(FUSE_LOG_DEBUG, "INIT: answered %u.%u, want 0x%llx, max_write %u%s\n",
+			 FUSE_KERNEL_VERSION, FUSE_KERNEL_MINOR_VERSION,
+			 (unsigned long long)want, c->max_write,
+			 (want & FUSE_CAP_DAX_MAPPING) ? ", DAX window" : "");
+	init_reply(req, c, want, kflags);
+}
+
+/* ------------------------------------------------------------------------
+ * Capability helpers of the public API.
+ */
+
+int fuse_set_feature_flag(struct fuse_conn_info *conn, uint64_t flag)
+{
+	if (!(conn->capable_ext & flag) && !(flag <= UINT32_MAX && (conn->capable & flag)))
+		return 0;
+	conn->want_ext |= flag;
+	conn->want = (uint32_t)conn->want_ext;
+	return 1;
+}
+
+void fuse_unset_feature_flag(struct fuse_conn_info *conn, uint64_t flag)
+{
+	conn->want_ext &= ~flag;
+	conn->want = (uint32_t)conn->want_ext;
+}
+
+int fuse_get_feature_flag(struct fuse_conn_info *conn, uint64_t flag)
+{
+	return (conn->capable_ext & flag) != 0;
+}

@@ -1,0 +1,472 @@
+/*
+ * The session: owns a connection, its negotiated state and its transport,
+ * and runs each received message through decode -> checks -> dispatch.
+ * It never looks at file descriptors or vrings itself.
+ */
+#include "fuse_i.h"
+#include "mount.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Room for the request header and arguments in front of WRITE data. */
+#define SESSION_HEADER_ROOM 4096
+/* Largest write we offer by default: 256 pages, as the kernel allows. */
+#define SESSION_DEFAULT_MAX_PAGES 256
+
+struct session_opts {
+	int debug;
+	int allow_root;
+};
+
+#define SESSION_OPT(t, p) { t, offsetof(struct session_opts, p), 1 }
+static const struct fuse_opt session_opt_spec[] = {
+	SESSION_OPT("debug", debug),
+	SESSION_OPT("-d", debug),
+	SESSION_OPT("--debug", debug),
+	SESSION_OPT("allow_root", allow_root),
+	FUSE_OPT_END,
+};
+
+static size_t page_size(void)
+{
+	long p = sysconf(_SC_PAGESIZE);
+
+	return p > 0 ? (size_t)p : 4096;
+}
+
+static int session_parse_args(struct fuse_session *se, struct fuse_args *args)
+{
+	struct session_opts so = { 0 };
+
+	if (fuse_opt_parse(args, &so, session_opt_spec, NULL) == -1)
+		return -EINVAL;
+	se->debug = so.debug;
+	se->deny_others = so.allow_root;
+	if (mount_opts_parse(args, &se->mo) < 0)
+		return -EINVAL;
+	/* allow_root needs allow_other on the kernel side; mount.c adds it. */
+	if (args->argc > 1) {
+		fuse_log(FUSE_LOG_ERR, "fuse: unknown option(s): `");
+		for (int i = 1; i < args->argc; i++)
+			fuse_log(FUSE_LOG_ERR, "%s%s", i > 1 ? " " : "", args->argv[i]);
+		fuse_log(FUSE_LOG_ERR, "'\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct fuse_session *fuse_session_new(struct fuse_args *args,
+				      const struct fuse_lowlevel_ops *op, size_t op_size,
+				      void *userdata)
+{
+	struct fuse_session *se;
+	struct fuse_args empty = FUSE_ARGS_INIT(0, NULL);
+
+	if (op_size > sizeof(se->op)) {
+		fuse_log(FUSE_LOG_WARNING,
+			 "fuse: operations struct is larger than this library's; "
+			 "ignoring the unknown members\n");
+		op_size = sizeof(se->op);
+	}
+	se = calloc(1, sizeof(*se));
+	if (!se) {
+		fuse_log(FUSE_LOG_ERR, "fuse: cannot allocate a session\n");
+		return NULL;
+	}
+	memcpy(&se->op, op, op_size);
+	se->userdata = userdata;
+	se->master.se = se;
+	se->master.fd = -1;
+	se->tp = &transport_dev_ops;
+	se->bufsize = SESSION_DEFAULT_MAX_PAGES * page_size() + SESSION_HEADER_ROOM;
+	se->conn.max_write = UINT32_MAX;
+	se->conn.max_readahead = UINT32_MAX;
+	se->inflight.next = se->inflight.prev = &se->inflight;
+	pthread_mutex_init(&se->lock, NULL);
+
+	if (session_parse_args(se, args ? args : &empty) < 0)
+		goto out_free;
+	if (se->debug)
+		fuse_log(FUSE_LOG_DEBUG, "fusedax %s, API %d\n", fuse_pkgversion(),
+			 FUSE_VERSION);
+	return se;
+
+out_free:
+	mount_opts_free(se->mo);
+	pthread_mutex_destroy(&se->lock);
+	free(se);
+	return NULL;
+}
+
+int fuse_session_mount(struct fuse_session *se, const char *mountpoint)
+{
+	int fd;
+
+	if (!mountpoint) {
+		fuse_log(FUSE_LOG_ERR, "fuse: no mount point\n");
+		return -1;
+	}
+	/* Never let a connection fd land on stdin/stdout/stderr. */
+	for (;;) {
+		int probe = open("/dev/null", O_RDWR);
+
+		if (probe < 0)
+			break;
+		if (probe > 2) {
+			close(probe);
+			break;
+		}
+	}
+	fd = mount_fuse(mountpoint, se->mo);
+	if (fd < 0)
+		return -1;
+	se->mountpoint = strdup(mountpoint);
+	if (!se->mountpoint) {
+		mount_unmount(mountpoint, fd, se->mo);
+		return -1;
+	}
+	se->master.fd = fd;
+	se->owns_fd = strncmp(mountpoint, "/dev/fd/", 8) != 0;
+	return 0;
+}
+
+void fuse_session_unmount(struct fuse_session *se)
+{
+	if (!se->mountpoint)
+		return;
+	if (se->owns_fd) {
+		mount_unmount(se->mountpoint, se->master.fd, se->mo);
+		se->master.fd = -1;
+	}
+	free(se->mountpoint);
+	se->mountpoint = NULL;
+}
+
+int fuse_session_fd(struct fuse_session *se)
+{
+	return se->master.fd;
+}
+
+void fuse_session_exit(struct fuse_session *se)
+{
+	atomic_store(&se->exited, 1);
+}
+
+int fuse_session_exited(struct fuse_session *se)
+{
+	return atomic_load(&se->exited);
+}
+
+void fuse_session_reset(struct fuse_session *se)
+{
+	atomic_store(&se->exited, 0);
+	se->error = 0;
+}
+
+void session_fail(struct fuse_session *se, int err)
+{
+	if (err && !se->error)
+		se->error = err;
+	fuse_session_exit(se);
+}
+
+static void session_call_destroy(struct fuse_session *se)
+{
+	if (se->got_init && !se->got_destroy) {
+		se->got_destroy = true;
+		if (se->op.destroy)
+			se->op.destroy(se->userdata);
+	}
+}
+
+void fuse_session_destroy(struct fuse_session *se)
+{
+	struct retrieve_wait *rw, *next;
+
+	if (!se)
+		return;
+	session_call_destroy(se);
+	fuse_session_unmount(se);
+	if (se->owns_fd && se->master.fd >= 0)
+		close(se->master.fd);
+	for (rw = se->retrieves; rw; rw = next) {
+		next = rw->next;
+		free(rw);
+	}
+	mount_opts_free(se->mo);
+	pthread_mutex_destroy(&se->lock);
+	free(se);
+}
+
+int fuse_session_custom_io_317(struct fuse_session *se, const struct fuse_custom_io *io,
+			       size_t op_size, int fd)
+{
+	if (!io || !io->read || !io->writev || fd < 0) {
+		fuse_log(FUSE_LOG_ERR, "fuse: custom io needs read, writev and an fd\n");
+		return -EINVAL;
+	}
+	if (op_size > sizeof(se->custom_io))
+		op_size = sizeof(se->custom_io);
+	memset(&se->custom_io, 0, sizeof(se->custom_io));
+	memcpy(&se->custom_io, io, op_size);
+	se->tp = &transport_custom_ops;
+	se->master.fd = fd;
+	se->owns_fd = false;
+	return 0;
+}
+
+int fuse_session_custom_io_30(struct fuse_session *se, const struct fuse_custom_io *io,
+			      int fd)
+{
+	return fuse_session_custom_io_317(se, io, offsetof(struct fuse_custom_io, clone_fd),
+					  fd);
+}
+
+int fuse_session_set_dax_window(struct fuse_session *se, struct fuse_dax_window *w)
+{
+	if (se->got_init)
+		return -EBUSY;
+	se->dax = w;
+	return 0;
+}
+
+struct fuse_dax_window *fuse_session_dax_window(struct fuse_session *se)
+{
+	return se->dax;
+}
+
+/* ------------------------------------------------------------------------
+ * Processing one message.
+ */
+
+static fuse_req_t req_new(struct fuse_session *se, struct fuse_chan *ch,
+			  const struct wire_req *w)
+{
+	fuse_req_t req = calloc(1, sizeof(*req));
+
+	if (!req)
+		return NULL;
+	req->se = se;
+	req->ch = ch;
+	req->unique = w->in.unique;
+	req->opcode = w->in.opcode;
+	req->ctx.uid = w->in.uid;
+	req->ctx.gid = w->in.gid;
+	req->ctx.pid = w->in.pid;
+	return req;
+}
+
+static void req_list(fuse_req_t req)
+{
+	struct fuse_session *se = req->se;
+
+	pthread_mutex_lock(&se->lock);
+	req->next = se->inflight.next;
+	req->prev = &se->inflight;
+	se->inflight.next->prev = req;
+	se->inflight.next = req;
+	req->listed = true;
+	pthread_mutex_unlock(&se->lock);
+}
+
+/* Answer a request that never reaches a handler. */
+static void session_reply_early(struct fuse_session *se, struct fuse_chan *ch,
+				const struct wire_req *w, int err)
+{
+	fuse_req_t req;
+
+	if (w->op && (w->op->flags & OPF_NO_REPLY))
+		return;
+	req = req_new(se, ch, w);
+	if (!req) {
+		fuse_log(FUSE_LOG_ERR, "fuse: out of memory answering unique %" PRIu64 "\n",
+			 w->in.unique);
+		return;
+	}
+	reply_send(req, err, NULL, 0);
+}
+
+static void session_debug_request(struct fuse_session *se, const struct wire_req *w,
+				  size_t len)
+{
+	char text[256];
+
+	if (w->op) {
+		wire_describe(w, text, sizeof(text));
+		fuse_log(FUSE_LOG_DEBUG, "%s, insize: %zu, pid: %u\n", text, len, w->in.pid);
+	} else {
+		fuse_log(FUSE_LOG_DEBUG, "opcode %u (unknown), unique: %" PRIu64 ", insize: %zu\n",
+			 w->in.opcode, w->in.unique, len);
+	}
+}
+
+/* Requests that must wait for INIT, and INIT that must not repeat. */
+static int session_check_order(struct fuse_session *se, const struct wire_req *w)
+{
+	bool is_init = w->in.opcode == FUSE_INIT;
+
+	if (se->got_destroy && !is_init)
+		return -EIO;
+	if (!se->got_init && !is_init) {
+		fuse_log(FUSE_LOG_ERR, "fuse: %s before INIT: refused with EIO\n",
+			 wire_opcode_name(w->in.opcode));
+		return -EIO;
+	}
+	if (se->got_init && is_init && !se->reinit_allowed) {
+		fuse_log(FUSE_LOG_ERR, "fuse: second INIT on one connection: refused with EIO\n");
+		return -EIO;
+	}
+	return 0;
+}
+
+void session_process(struct fuse_session *se, struct fuse_chan *ch, const void *buf,
+		     size_t len)
+{
+	struct wire_req w;
+	fuse_req_t req;
+	int res;
+
+	res = wire_decode(buf, len, &se->limits, &w);
+	if (res == -EPROTO) {
+		fuse_log(FUSE_LOG_ERR,
+			 "fuse: malformed message of %zu bytes (header length field "
+			 "does not match): ending the session\n",
+			 len);
+		session_fail(se, -EPROTO);
+		return;
+	}
+	if (se->debug)
+		session_debug_request(se, &w, len);
+
+	if (!res)
+		res = session_check_order(se, &w);
+	if (res) {
+		if (se->debug || res != -ENOSYS)
+			fuse_log(se->debug ? FUSE_LOG_DEBUG : FUSE_LOG_INFO,
+				 "fuse: %s (unique %" PRIu64 ") refused: %s\n",
+				 wire_opcode_name(w.in.opcode), w.in.unique, strerror(-res));
+		session_reply_early(se, ch, &w, -res);
+		return;
+	}
+
+	req = req_new(se, ch, &w);
+	if (!req) {
+		session_reply_early(se, ch, &w, ENOMEM);
+		return;
+	}
+	if (!(w.op->flags & OPF_NO_REPLY))
+		req_list(req);
+
+	switch (w.in.opcode) {
+#define OPCODE(num, name, type, shape, flags)                                  \
+	case num:                                                              \
+		do_##name(req, &w);                                            \
+		break;
+#include "opcodes.def"
+#undef OPCODE
+	default:
+		/* wire_decode only accepts opcodes in the table. */
+		fuse_reply_err(req, ENOSYS);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Request accessors.
+ */
+
+void *fuse_req_userdata(fuse_req_t req)
+{
+	return req->se->userdata;
+}
+
+const struct fuse_ctx *fuse_req_ctx(fuse_req_t req)
+{
+	return &req->ctx;
+}
+
+struct fuse_session *fuse_req_session(fuse_req_t req)
+{
+	return req->se;
+}
+
+/* Parse the Groups: line of /proc/PID/status. */
+int fuse_req_getgroups(fuse_req_t req, int size, gid_t list[])
+{
+	char path[64], line[4096];
+	FILE *f;
+	int n = -ENOENT;
+
+	snprintf(path, sizeof(path), "/proc/%u/status", (unsigned)req->ctx.pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *p, *end;
+
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		n = 0;
+		for (p = line + 7;; p = end) {
+			unsigned long g = strtoul(p, &end, 10);
+
+			if (end == p)
+				break;
+			if (n < size)
+				list[n] = (gid_t)g;
+			n++;
+		}
+		break;
+	}
+	fclose(f);
+	return n;
+}
+
+void fuse_req_interrupt_func(fuse_req_t req, fuse_interrupt_func_t func, void *data)
+{
+	bool call_now;
+
+	pthread_mutex_lock(&req->se->lock);
+	req->interrupt_func = func;
+	req->interrupt_data = data;
+	call_now = req->interrupted && func;
+	pthread_mutex_unlock(&req->se->lock);
+	if (call_now)
+		func(req, data);
+}
+
+int fuse_req_interrupted(fuse_req_t req)
+{
+	int res;
+
+	pthread_mutex_lock(&req->se->lock);
+	res = req->interrupted;
+	pthread_mutex_unlock(&req->se->lock);
+	return res;
+}
+
+/* ------------------------------------------------------------------------
+ * Help and version text.
+ */
+
+void fuse_lowlevel_version(void)
+{
+	printf("using FUSE kernel interface version %i.%i (fusedax %s)\n",
+	       FUSE_KERNEL_VERSION, FUSE_KERNEL_MINOR_VERSION, fuse_pkgversion());
+}
+
+void fuse_lowlevel_help(void)
+{
+	printf("    -o allow_other         allow access by all users\n"
+	       "    -o allow_root          allow access by root and the owner\n"
+	       "    -o auto_unmount        unmount when the process ends\n"
+	       "    -o default_permissions let the kernel check permissions\n"
+	       "    -o fsname=NAME         source shown in the mount table\n"
+	       "    -o subtype=NAME        file system subtype (fuse.NAME)\n");
+}
