@@ -59,11 +59,14 @@ struct fuse;
 struct fuse_pollhandle;
 
 /* Passed to readdir(): FUSE_READDIR_PLUS asks for full attributes. This
- * library never sets it (it does not serve READDIRPLUS). */
+ * library never sets it (it does not serve READDIRPLUS). fusedax's
+ * fuse_lowlevel.h defines the same enum; whichever header comes first does. */
+#ifndef FUSE_LOWLEVEL_H_
 enum fuse_readdir_flags {
 	FUSE_READDIR_DEFAULTS = 0,
 	FUSE_READDIR_PLUS = (1 << 0),
 };
+#endif
 
 /* Passed to the filler: FUSE_FILL_DIR_PLUS says stbuf is complete. */
 enum fuse_fill_dir_flags {

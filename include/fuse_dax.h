@@ -117,7 +117,9 @@ struct fuse_dax_backend_ops {
  * protection, counts it (fuse_dax_window_fault_count()), and lets the access
  * continue. Writes to such a page reach no file. Without the flag, or for a
  * SIGBUS anywhere else, the signal goes to the handler that was installed
- * before (or takes its default action: the process dies).
+ * before (or takes its default action: the process dies). So does a SIGBUS
+ * on a window page that still reads fine (a write fault, such as a full
+ * disk): hiding that would lose data silently.
  *
  * The handler is installed once per process, the first time a window with
  * this flag is created, and stays installed; a later sigaction(SIGBUS, ...)
@@ -215,6 +217,10 @@ void *fuse_dax_window_base(const struct fuse_dax_window *w);
  * any piece of this mapping lives, so it can map more of the file later;
  * the caller keeps, and may close, fd.
  *
+ * The file's size is read once, at the start of the call: the caller must
+ * keep the file from shrinking until the call returns (step 1 of the
+ * ordering contract: lock out truncation of the inode around a setup).
+ *
  * @param w        the window
  * @param moffset  window offset; a multiple of the window's alignment
  * @param len      length; non-zero, a multiple of the alignment
@@ -289,6 +295,8 @@ int fuse_dax_window_lookup(struct fuse_dax_window *w, uint64_t moffset,
  * @param out  array of max entries; receives snapshots of the first
  *             min(count, max) matches, in window order. May be NULL if max
  *             is 0.
+ * The search is linear in the number of mappings in the window.
+ *
  * @return the number of matches, which may exceed max (call again with a
  *         larger array to see them all); 0 if len is 0.
  */

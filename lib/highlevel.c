@@ -7,8 +7,9 @@
 #define FUSE_USE_VERSION 317
 #endif
 
-#include "fuse.h"
+/* fuse_lowlevel.h first: it also defines enum fuse_readdir_flags. */
 #include "fuse_lowlevel.h"
+#include "fuse.h"
 #include "fuse_log.h"
 
 #include <errno.h>

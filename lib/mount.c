@@ -1,1 +1,760 @@
-/* placeholder: being written */
+/*
+ * The mount layer: mount options, mount(2) for a privileged process, the
+ * fusermount3 helper for everyone else (and for auto_unmount), unmount.
+ */
+#include "mount.h"
+#include "fuse_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <mntent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MOUNT_HELPER "fusermount3"
+#define MOUNT_HELPER_FALLBACK "/usr/bin/fusermount3"
+#define MOUNT_COMMFD_ENV "_FUSE_COMMFD"
+#define MOUNT_DEFAULT_SOURCE "fusedax"
+
+/* A running fusermount3 that unmounts when its socket closes. */
+struct mount_helper {
+	struct mount_helper *next;
+	int fuse_fd;	/* the mount's /dev/fuse fd, the lookup key */
+	int sock;	/* our end; closing it tells fusermount3 to unmount */
+	pid_t pid;
+};
+
+/* Helpers live outside the const options they were started for. */
+struct mount_live {
+	struct mount_helper *helpers;
+};
+
+struct mount_opts {
+	unsigned long flags;	/* MS_* for mount(2) */
+	int allow_other;
+	int allow_root;
+	int auto_unmount;
+	char *fsname;
+	char *subtype;
+	char *kernel_opts;	/* for mount(2)'s data, after fd=...,rootmode=... */
+	char *helper_opts;	/* for fusermount3 -o, all but the flags */
+	struct mount_live *live;
+};
+
+enum mount_key {
+	KEY_FLAG_SET = 1,	/* + index into mount_flags[] */
+	KEY_FLAG_CLEAR = 100,	/* + index into mount_flags[] */
+	KEY_ALLOW_OTHER = 200,
+	KEY_ALLOW_ROOT,
+	KEY_AUTO_UNMOUNT,
+	KEY_FSNAME,
+	KEY_SUBTYPE,
+	KEY_KERNEL,		/* passed to the kernel and to fusermount3 */
+};
+
+/* Options that are mount(2) flags: "set" name, "clear" name, flag. */
+static const struct mount_flag {
+	const char *set;
+	const char *clear;
+	unsigned long flag;
+} mount_flags[] = {
+	{ "ro", "rw", MS_RDONLY },
+	{ "nosuid", "suid", MS_NOSUID },
+	{ "nodev", "dev", MS_NODEV },
+	{ "noexec", "exec", MS_NOEXEC },
+	{ "sync", "async", MS_SYNCHRONOUS },
+	{ "noatime", "atime", MS_NOATIME },
+	{ "nodiratime", "diratime", MS_NODIRATIME },
+	{ "relatime", "norelatime", MS_RELATIME },
+	{ "strictatime", "nostrictatime", MS_STRICTATIME },
+	{ "lazytime", "nolazytime", MS_LAZYTIME },
+	{ "dirsync", NULL, MS_DIRSYNC },
+};
+
+#define MOUNT_FLAG_COUNT (sizeof(mount_flags) / sizeof(mount_flags[0]))
+
+static const struct fuse_opt mount_named_opts[] = {
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("allow_root", KEY_ALLOW_ROOT),
+	FUSE_OPT_KEY("auto_unmount", KEY_AUTO_UNMOUNT),
+	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
+	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
+	FUSE_OPT_KEY("default_permissions", KEY_KERNEL),
+	FUSE_OPT_KEY("max_read=", KEY_KERNEL),
+	FUSE_OPT_KEY("blksize=", KEY_KERNEL),
+	FUSE_OPT_KEY("context=", KEY_KERNEL),
+	FUSE_OPT_KEY("fscontext=", KEY_KERNEL),
+	FUSE_OPT_KEY("defcontext=", KEY_KERNEL),
+	FUSE_OPT_KEY("rootcontext=", KEY_KERNEL),
+	FUSE_OPT_END
+};
+
+#define MOUNT_NAMED_COUNT                                                      \
+	(sizeof(mount_named_opts) / sizeof(mount_named_opts[0]))
+
+#define MOUNT_TABLE_SIZE (2 * MOUNT_FLAG_COUNT + MOUNT_NAMED_COUNT)
+
+/* Fill the parse table: the flag words, then the named options. */
+static void mount_opt_table(struct fuse_opt table[MOUNT_TABLE_SIZE])
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < MOUNT_FLAG_COUNT; i++) {
+		table[n++] = (struct fuse_opt)FUSE_OPT_KEY(mount_flags[i].set,
+							   KEY_FLAG_SET + (int)i);
+		if (mount_flags[i].clear)
+			table[n++] = (struct fuse_opt)FUSE_OPT_KEY(
+				mount_flags[i].clear, KEY_FLAG_CLEAR + (int)i);
+	}
+	memcpy(&table[n], mount_named_opts, sizeof(mount_named_opts));
+	n += MOUNT_NAMED_COUNT;
+	while (n < MOUNT_TABLE_SIZE)
+		table[n++] = (struct fuse_opt)FUSE_OPT_END;
+}
+
+/* "x-" is a prefix, not a template: match it by hand. */
+static int is_user_space_opt(const char *arg)
+{
+	return strncmp(arg, "x-", 2) == 0;
+}
+
+static int add_opt(char **list, const char *opt)
+{
+	return fuse_opt_add_opt_escaped(list, opt) < 0 ? -ENOMEM : 0;
+}
+
+/* The kernel parses "context=a,b" only with the value in double quotes. */
+static int add_kernel_opt(struct mount_opts *mo, const char *opt)
+{
+	const char *eq = strchr(opt, '=');
+	char *quoted;
+	int res;
+
+	if (!eq || !strchr(eq, ',') || strstr(opt, "context=") == NULL)
+		return fuse_opt_add_opt(&mo->kernel_opts, opt) < 0 ? -ENOMEM : 0;
+	quoted = malloc(strlen(opt) + 3);
+	if (!quoted)
+		return -ENOMEM;
+	sprintf(quoted, "%.*s\"%s\"", (int)(eq - opt + 1), opt, eq + 1);
+	res = fuse_opt_add_opt(&mo->kernel_opts, quoted) < 0 ? -ENOMEM : 0;
+	free(quoted);
+	return res;
+}
+
+static int set_string(char **dst, const char *arg)
+{
+	char *copy = strdup(strchr(arg, '=') + 1);
+
+	if (!copy)
+		return -ENOMEM;
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+static int mount_opt_key(struct mount_opts *mo, const char *arg, int key)
+{
+	if (key >= KEY_FLAG_SET && key < KEY_FLAG_SET + (int)MOUNT_FLAG_COUNT) {
+		mo->flags |= mount_flags[key - KEY_FLAG_SET].flag;
+		return 0;
+	}
+	if (key >= KEY_FLAG_CLEAR &&
+	    key < KEY_FLAG_CLEAR + (int)MOUNT_FLAG_COUNT) {
+		mo->flags &= ~mount_flags[key - KEY_FLAG_CLEAR].flag;
+		return 0;
+	}
+	switch (key) {
+	case KEY_ALLOW_OTHER:
+		mo->allow_other = 1;
+		return add_opt(&mo->helper_opts, arg);
+	case KEY_ALLOW_ROOT:
+		mo->allow_root = 1;
+		return add_opt(&mo->helper_opts, arg);
+	case KEY_AUTO_UNMOUNT:
+		mo->auto_unmount = 1;
+		return add_opt(&mo->helper_opts, arg);
+	case KEY_FSNAME:
+		return set_string(&mo->fsname, arg);
+	case KEY_SUBTYPE:
+		return set_string(&mo->subtype, arg);
+	case KEY_KERNEL:
+		if (add_kernel_opt(mo, arg) < 0)
+			return -ENOMEM;
+		return add_opt(&mo->helper_opts, arg);
+	default:
+		return 0;
+	}
+}
+
+struct mount_parse {
+	struct mount_opts *mo;
+	int err;
+};
+
+static int mount_opt_proc(void *data, const char *arg, int key,
+			  struct fuse_args *outargs)
+{
+	struct mount_parse *mp = data;
+
+	(void)outargs;
+	if (key == FUSE_OPT_KEY_NONOPT)
+		return 1;
+	if (key == FUSE_OPT_KEY_OPT)
+		return is_user_space_opt(arg) ? 0 : 1;
+	mp->err = mount_opt_key(mp->mo, arg, key);
+	return mp->err < 0 ? -1 : 0;
+}
+
+void mount_opts_free(struct mount_opts *mo)
+{
+	if (!mo)
+		return;
+	if (mo->live) {
+		/* A helper still running would unmount when we exit anyway. */
+		for (struct mount_helper *h = mo->live->helpers, *next; h;
+		     h = next) {
+			next = h->next;
+			close(h->sock);
+			free(h);
+		}
+		free(mo->live);
+	}
+	free(mo->fsname);
+	free(mo->subtype);
+	free(mo->kernel_opts);
+	free(mo->helper_opts);
+	free(mo);
+}
+
+int mount_opts_parse(struct fuse_args *args, struct mount_opts **out)
+{
+	struct mount_parse mp = { .mo = calloc(1, sizeof(*mp.mo)) };
+	struct fuse_opt table[MOUNT_TABLE_SIZE];
+
+	mount_opt_table(table);
+	*out = NULL;
+	if (!mp.mo || !(mp.mo->live = calloc(1, sizeof(*mp.mo->live)))) {
+		mp.err = -ENOMEM;
+		goto out_fail;
+	}
+	mp.mo->flags = MS_NOSUID | MS_NODEV;
+	if (fuse_opt_parse(args, &mp, table, mount_opt_proc) < 0) {
+		if (!mp.err)
+			mp.err = -EINVAL;
+		goto out_fail;
+	}
+	*out = mp.mo;
+	return 0;
+
+out_fail:
+	if (mp.err == -ENOMEM)
+		fuse_log(FUSE_LOG_ERR, "fuse: mount options: %s\n",
+			 strerror(ENOMEM));
+	mount_opts_free(mp.mo);
+	return mp.err;
+}
+
+int mount_opts_allow_root(const struct mount_opts *mo)
+{
+	return mo && mo->allow_root;
+}
+
+/* ------------------------------------------------------------------------
+ * Mount point checks.
+ */
+
+/* Returns N for "/dev/fd/N", -1 for any other path. */
+static int dev_fd_number(const char *path)
+{
+	const char *n = path + strlen("/dev/fd/");
+	char *end;
+	long v;
+
+	if (strncmp(path, "/dev/fd/", strlen("/dev/fd/")) != 0 || *n < '0' ||
+	    *n > '9')
+		return -1;
+	errno = 0;
+	v = strtol(n, &end, 10);
+	if (*end || errno || v > 0x7fffffff)
+		return -1;
+	return (int)v;
+}
+
+static int check_mountpoint(const char *mountpoint, struct stat *st)
+{
+	if (stat(mountpoint, st) < 0) {
+		int err = -errno;
+
+		fuse_log(FUSE_LOG_ERR, "fuse: bad mount point `%s': %s\n",
+			 mountpoint, strerror(-err));
+		return err;
+	}
+	if (!S_ISDIR(st->st_mode) && !S_ISREG(st->st_mode)) {
+		fuse_log(FUSE_LOG_ERR,
+			 "fuse: bad mount point `%s': not a directory or a regular file\n",
+			 mountpoint);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Privileged mount with mount(2).
+ */
+
+static const char *mount_source(const struct mount_opts *mo)
+{
+	return mo->fsname ? mo->fsname : MOUNT_DEFAULT_SOURCE;
+}
+
+static char *kernel_data(int fd, const struct stat *st,
+			 const struct mount_opts *mo)
+{
+	char *data = NULL;
+	int n;
+
+	n = asprintf(&data, "fd=%d,rootmode=%o,user_id=%u,group_id=%u%s%s%s",
+		     fd, st->st_mode & S_IFMT, getuid(), getgid(),
+		     mo->kernel_opts ? "," : "",
+		     mo->kernel_opts ? mo->kernel_opts : "",
+		     mo->allow_other || mo->allow_root ? ",allow_other" : "");
+	return n < 0 ? NULL : data;
+}
+
+/* The options column of an /etc/mtab line. */
+static char *mtab_opts(const struct mount_opts *mo)
+{
+	char *opts = NULL;
+
+	if (fuse_opt_add_opt(&opts, mo->flags & MS_RDONLY ? "ro" : "rw") < 0)
+		return NULL;
+	for (size_t i = 1; i < MOUNT_FLAG_COUNT; i++)
+		if ((mo->flags & mount_flags[i].flag) &&
+		    fuse_opt_add_opt(&opts, mount_flags[i].set) < 0)
+			goto out_free;
+	if (mo->helper_opts && fuse_opt_add_opt(&opts, mo->helper_opts) < 0)
+		goto out_free;
+	return opts;
+
+out_free:
+	free(opts);
+	return NULL;
+}
+
+/* Only a real /etc/mtab needs an entry; a link to /proc is the kernel's. */
+static void mtab_add(const char *mountpoint, const char *type,
+		     const struct mount_opts *mo)
+{
+	struct stat st;
+	struct mntent ent;
+	FILE *f;
+
+	if (lstat("/etc/mtab", &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	ent = (struct mntent){ .mnt_fsname = (char *)mount_source(mo),
+			       .mnt_dir = (char *)mountpoint,
+			       .mnt_type = (char *)type,
+			       .mnt_opts = mtab_opts(mo) };
+	f = setmntent("/etc/mtab", "a");
+	if (!f || !ent.mnt_opts || addmntent(f, &ent) != 0)
+		fuse_log(FUSE_LOG_WARNING,
+			 "fuse: could not add `%s' to /etc/mtab\n", mountpoint);
+	if (f)
+		endmntent(f);
+	free(ent.mnt_opts);
+}
+
+static int try_mount(const char *source, const char *mountpoint,
+		     const char *type, const struct mount_opts *mo,
+		     const char *data)
+{
+	if (mount(source, mountpoint, type, mo->flags, data) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Returns the fd, -EPERM when the caller should try fusermount3. */
+static int mount_direct(const char *mountpoint, const struct stat *st,
+			const struct mount_opts *mo)
+{
+	char *data, *type = NULL, *source = NULL;
+	int fd, err;
+
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		if (err == -EACCES || err == -EPERM)
+			return -EPERM;
+		fuse_log(FUSE_LOG_ERR, "fuse: cannot open /dev/fuse: %s%s\n",
+			 strerror(-err),
+			 err == -ENOENT ? " (is the fuse module loaded?)" : "");
+		return err;
+	}
+	data = kernel_data(fd, st, mo);
+	if (!data || asprintf(&type, "fuse%s%s", mo->subtype ? "." : "",
+			      mo->subtype ? mo->subtype : "") < 0) {
+		type = NULL;
+		err = -ENOMEM;
+		goto out_close;
+	}
+	err = try_mount(mount_source(mo), mountpoint, type, mo, data);
+	if (err == -ENODEV && mo->subtype) {
+		/* An old kernel without subtypes: say it in the source. */
+		if (asprintf(&source, "%s#%s", mo->subtype, mount_source(mo)) < 0) {
+			source = NULL;
+			err = -ENOMEM;
+			goto out_close;
+		}
+		err = try_mount(source, mountpoint, "fuse", mo, data);
+	}
+	if (err == -EPERM)
+		goto out_close;
+	if (err < 0) {
+		fuse_log(FUSE_LOG_ERR, "fuse: mount failed on `%s': %s\n",
+			 mountpoint, strerror(-err));
+		goto out_close;
+	}
+	mtab_add(mountpoint, source ? "fuse" : type, mo);
+	free(data);
+	free(type);
+	free(source);
+	return fd;
+
+out_close:
+	if (err == -ENOMEM)
+		fuse_log(FUSE_LOG_ERR, "fuse: mount failed on `%s': %s\n",
+			 mountpoint, strerror(ENOMEM));
+	free(data);
+	free(type);
+	free(source);
+	close(fd);
+	return err;
+}
+
+/* ------------------------------------------------------------------------
+ * fusermount3: runs setuid root, mounts, and sends the /dev/fuse fd back
+ * over the socket named by $_FUSE_COMMFD as SCM_RIGHTS with one byte.
+ */
+
+/* The helper's path: the first on PATH, else the Debian location. */
+static char *find_helper(void)
+{
+	const char *path = getenv("PATH");
+	char *dirs, *dir, *save = NULL, *file = NULL;
+
+	if (path && (dirs = strdup(path))) {
+		for (dir = strtok_r(dirs, ":", &save); dir && !file;
+		     dir = strtok_r(NULL, ":", &save)) {
+			if (asprintf(&file, "%s/%s", dir, MOUNT_HELPER) < 0) {
+				file = NULL;
+				break;
+			}
+			if (access(file, X_OK) != 0) {
+				free(file);
+				file = NULL;
+			}
+		}
+		free(dirs);
+	}
+	if (!file && access(MOUNT_HELPER_FALLBACK, X_OK) == 0)
+		file = strdup(MOUNT_HELPER_FALLBACK);
+	if (!file)
+		fuse_log(FUSE_LOG_ERR,
+			 "fuse: %s not found on PATH nor at %s (install fuse3)\n",
+			 MOUNT_HELPER, MOUNT_HELPER_FALLBACK);
+	return file;
+}
+
+/* environ without any _FUSE_COMMFD, plus ours; built before fork(). */
+static char **helper_env(int commfd)
+{
+	extern char **environ;
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 2, sizeof(*env));
+	if (!env)
+		return NULL;
+	if (asprintf(&env[k++], MOUNT_COMMFD_ENV "=%d", commfd) < 0) {
+		free(env);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], MOUNT_COMMFD_ENV "=",
+			    strlen(MOUNT_COMMFD_ENV "=")) != 0)
+			env[k++] = environ[i];
+	return env;
+}
+
+/*
+ * Run the helper with argv; commfd, if >= 0, is inherited by it. Returns
+ * the pid or a negative errno. Only async-signal-safe calls after fork().
+ */
+static pid_t spawn_helper(const char *helper, char *const argv[],
+			  char *const envp[], int commfd, int quiet)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		return pid;
+	if (commfd >= 0 && fcntl(commfd, F_SETFD, 0) < 0)
+		_exit(127);
+	if (quiet) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null >= 0) {
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+	}
+	execve(helper, argv, envp);
+	_exit(127);
+}
+
+/* Receive the fd fusermount3 sends; 0 (and no fd) if it sent nothing. */
+static int receive_fd(int sock)
+{
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union {
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = ctl.buf,
+			      .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *cmsg;
+	ssize_t n;
+	int fd;
+
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	cmsg = CMSG_FIRSTHDR(&msg);
+	if (n == 0 || !cmsg || cmsg->cmsg_level != SOL_SOCKET ||
+	    cmsg->cmsg_type != SCM_RIGHTS ||
+	    cmsg->cmsg_len != CMSG_LEN(sizeof(int)))
+		return -ENODATA;
+	memcpy(&fd, CMSG_DATA(cmsg), sizeof(fd));
+	return fd;
+}
+
+static int wait_helper(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return status;
+}
+
+/* Append "name=value" with value's commas escaped. */
+static int add_named_opt(char **opts, const char *name, const char *value)
+{
+	char *opt;
+	int res;
+
+	if (!value)
+		return 0;
+	if (asprintf(&opt, "%s=%s", name, value) < 0)
+		return -1;
+	res = fuse_opt_add_opt_escaped(opts, opt);
+	free(opt);
+	return res;
+}
+
+/* "-o" for fusermount3: the flag words, then the named options. */
+static char *helper_opts(const struct mount_opts *mo)
+{
+	char *opts = mtab_opts(mo);
+
+	if (!opts)
+		return NULL;
+	if (add_named_opt(&opts, "fsname", mo->fsname) < 0 ||
+	    add_named_opt(&opts, "subtype", mo->subtype) < 0) {
+		free(opts);
+		return NULL;
+	}
+	return opts;
+}
+
+static int remember_helper(const struct mount_opts *mo, int fuse_fd,
+			   int sock, pid_t pid)
+{
+	struct mount_helper *h = malloc(sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	*h = (struct mount_helper){ .next = mo->live->helpers,
+				    .fuse_fd = fuse_fd, .sock = sock,
+				    .pid = pid };
+	mo->live->helpers = h;
+	return 0;
+}
+
+static int mount_with_helper(const char *mountpoint,
+			     const struct mount_opts *mo)
+{
+	char *helper = find_helper(), *opts = NULL, **env = NULL;
+	int sv[2] = { -1, -1 }, fd = -ENOMEM, status;
+	pid_t pid;
+
+	if (!helper)
+		return -ENOENT;
+	opts = helper_opts(mo);
+	if (!opts)
+		goto out_free;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		fd = -errno;
+		goto out_free;
+	}
+	env = helper_env(sv[1]);
+	if (!env)
+		goto out_free;
+	char *argv[] = { helper, "-o", opts, "--", (char *)mountpoint, NULL };
+	pid = spawn_helper(helper, argv, env, sv[1], 0);
+	if (pid < 0) {
+		fd = pid;
+		goto out_free;
+	}
+	close(sv[1]);
+	sv[1] = -1;
+	fd = receive_fd(sv[0]);
+	if (fd >= 0 && mo->auto_unmount) {
+		/* The helper watches sv[0]: it must stay open until unmount. */
+		if (remember_helper(mo, fd, sv[0], pid) == 0) {
+			sv[0] = -1;
+			goto out_free;
+		}
+	}
+	close(sv[0]);
+	sv[0] = -1;
+	status = wait_helper(pid);
+	if (fd < 0) {
+		fuse_log(FUSE_LOG_ERR,
+			 "fuse: mount failed on `%s': %s did not mount it (exit status %d)\n",
+			 mountpoint, helper,
+			 status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		fd = -EIO;
+	}
+
+out_free:
+	if (fd == -ENOMEM)
+		fuse_log(FUSE_LOG_ERR, "fuse: mount failed on `%s': %s\n",
+			 mountpoint, strerror(ENOMEM));
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (env)
+		free(env[0]);
+	free(env);
+	free(opts);
+	free(helper);
+	return fd;
+}
+
+int mount_fuse(const char *mountpoint, const struct mount_opts *mo)
+{
+	struct stat st;
+	int fd, err;
+
+	fd = dev_fd_number(mountpoint);
+	if (fd >= 0) {
+		if (fcntl(fd, F_GETFD) < 0) {
+			err = -errno;
+			fuse_log(FUSE_LOG_ERR, "fuse: bad mount point `%s': %s\n",
+				 mountpoint, strerror(-err));
+			return err;
+		}
+		return fd;
+	}
+	err = check_mountpoint(mountpoint, &st);
+	if (err < 0)
+		return err;
+	if (!mo->auto_unmount) {
+		fd = mount_direct(mountpoint, &st, mo);
+		if (fd != -EPERM)
+			return fd;
+	}
+	return mount_with_helper(mountpoint, mo);
+}
+
+/* ------------------------------------------------------------------------
+ * Unmount.
+ */
+
+/* Let an auto_unmount helper go: it unmounts once its socket closes. */
+static int release_helper(const struct mount_opts *mo, int fd)
+{
+	for (struct mount_helper **p = &mo->live->helpers; *p; p = &(*p)->next) {
+		struct mount_helper *h = *p;
+
+		if (h->fuse_fd != fd)
+			continue;
+		*p = h->next;
+		close(h->sock);
+		wait_helper(h->pid);
+		free(h);
+		return 1;
+	}
+	return 0;
+}
+
+static void unmount_with_helper(const char *mountpoint)
+{
+	char *helper = find_helper();
+	extern char **environ;
+	pid_t pid;
+
+	if (!helper)
+		return;
+	char *argv[] = { helper, "-u", "-q", "-z", "--", (char *)mountpoint,
+			 NULL };
+	pid = spawn_helper(helper, argv, environ, -1, 1);
+	if (pid < 0)
+		fuse_log(FUSE_LOG_ERR, "fuse: cannot run %s to unmount `%s': %s\n",
+			 helper, mountpoint, strerror(-pid));
+	else
+		wait_helper(pid);
+	free(helper);
+}
+
+void mount_unmount(const char *mountpoint, int fd, const struct mount_opts *mo)
+{
+	if (fd < 0 || dev_fd_number(mountpoint) >= 0)
+		return;
+	/*
+	 * Close first: that aborts the connection, so whatever touches the
+	 * mount point from now on (fusermount3 opens it) fails with ENOTCONN
+	 * instead of waiting for a server that no longer reads requests.
+	 */
+	close(fd);
+	/*
+	 * An auto_unmount helper unmounts when we let it go, but fusermount3
+	 * before libfuse 3.15 (libfuse issue #586) cannot check a user's mount
+	 * without allow_other and leaves it: unmount here as well, quietly.
+	 */
+	if (mo)
+		release_helper(mo, fd);
+	if (umount2(mountpoint, MNT_DETACH) == 0)
+		return;
+	if (errno == EPERM)
+		unmount_with_helper(mountpoint);
+	else if (errno != EINVAL && errno != ENOENT)
+		fuse_log(FUSE_LOG_ERR, "fuse: unmount of `%s' failed: %s\n",
+			 mountpoint, strerror(errno));
+}

@@ -80,7 +80,7 @@ static void rewrite_file(int fd, int id, uint64_t size)
 
 	for (uint64_t i = 0; i < size; i++)
 		buf[i] = pattern(id, i);
-	if (ftruncate(fd, size) < 0 || pwrite(fd, buf, size, 0) != (ssize_t)size)
+	if (ftruncate(fd, (off_t)size) < 0 || pwrite(fd, buf, size, 0) != (ssize_t)size)
 		printf("FAIL: rewriting a file: %s\n", strerror(errno));
 	free(buf);
 }
@@ -124,7 +124,7 @@ static int shows(struct fuse_dax_window *w, uint64_t moff, uint64_t len,
 			want = pattern(id, off);
 		if (buf[i] != want) {
 			printf("  window byte %llu: got %u want %u\n",
-			       (unsigned long long)(moff + i), buf[i], want);
+			       (unsigned long long)moff + i, buf[i], want);
 			ok = 0;
 		}
 	}

@@ -1,0 +1,134 @@
+"""Shared pytest helpers: start a FUSE server binary on a temporary mount,
+wait until the mount is live, and always unmount and stop it at teardown."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("FUSEDAX_BUILD", os.path.join(REPO, "build"))
+
+
+def example_binary(name):
+    """Path of build/example/NAME (FUSEDAX_BUILD overrides the build dir)."""
+    return os.path.join(BUILD, "example", name)
+
+
+def _unescape_mountinfo(field):
+    # mountinfo writes space, tab, newline and backslash as \ooo octal.
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and i + 4 <= len(field) and field[i + 1:i + 4].isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def mount_fstype(mountpoint):
+    """The file system type mounted exactly at mountpoint, or None."""
+    mountpoint = os.path.realpath(mountpoint)
+    found = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields = left.split()
+            if _unescape_mountinfo(fields[4]) == mountpoint:
+                found = right.split()[0]  # the last mount on top wins
+    return found
+
+
+def mount_is_live(mountpoint):
+    fstype = mount_fstype(mountpoint)
+    return fstype is not None and fstype.startswith("fuse")
+
+
+def unmount(mountpoint):
+    """Lazily unmount a FUSE mount; quiet if it is not mounted."""
+    if not mount_is_live(mountpoint):
+        return
+    if shutil.which("fusermount3"):
+        subprocess.run(["fusermount3", "-u", "-z", mountpoint],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if mount_is_live(mountpoint):
+        subprocess.run(["umount", "-l", mountpoint],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class FuseServer:
+    """One running server process and its mount point."""
+
+    def __init__(self, argv, mountpoint, proc, log_path):
+        self.argv = argv
+        self.mountpoint = mountpoint
+        self.proc = proc
+        self.log_path = log_path
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        unmount(self.mountpoint)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+@pytest.fixture
+def fuse_server(tmp_path):
+    """A factory: fuse_server(binary, mountpoint, args) starts `binary -f
+    ARGS MOUNTPOINT`, waits until the mount shows in /proc/self/mountinfo
+    (fails with the server's output if it exits first) and returns a
+    FuseServer. Every server started is unmounted and stopped at teardown,
+    whatever the test did."""
+    servers = []
+
+    def start(binary, mountpoint, args=(), timeout=10.0):
+        if not os.path.exists("/dev/fuse"):
+            pytest.skip("no /dev/fuse on this machine")
+        if not os.access(binary, os.X_OK):
+            pytest.skip(f"{binary} is not built")
+        log_path = tmp_path / f"server{len(servers)}.log"
+        argv = [binary, "-f", *args, mountpoint]
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+        server = FuseServer(argv, mountpoint, proc, log_path)
+        servers.append(server)
+        deadline = time.monotonic() + timeout
+        while not mount_is_live(mountpoint):
+            if proc.poll() is not None:
+                pytest.fail(f"{' '.join(argv)} exited with {proc.returncode}:\n{server.log()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{' '.join(argv)}: no mount after {timeout} s:\n{server.log()}")
+            time.sleep(0.02)
+        return server
+
+    yield start
+    for server in reversed(servers):
+        server.stop()
+
+
+@pytest.fixture
+def world_dir():
+    """A fresh 0755 directory under /tmp that any user can traverse (pytest's
+    tmp_path is 0700, so a mount inside it is out of reach of other users)."""
+    path = tempfile.mkdtemp(prefix="fusedax-test-", dir="/tmp")
+    os.chmod(path, 0o755)
+    yield path
+    # A mount left behind would make rmtree walk into it: unmount first.
+    for root, dirs, _ in os.walk(path):
+        for d in dirs:
+            unmount(os.path.join(root, d))
+    shutil.rmtree(path, ignore_errors=True)
