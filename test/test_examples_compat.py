@@ -261,6 +261,18 @@ def exercise_passthrough(view, host, xattr=True):
     os.rename(view / "d" / "inner", view / "inner2")
     assert (host / "inner2").read_bytes() == b"x"
 
+    # rename a directory: what the kernel already knows inside it follows
+    os.makedirs(view / "old" / "sub")
+    (view / "old" / "sub" / "f").write_bytes(b"deep")
+    os.stat(view / "old" / "sub" / "f")
+    os.rename(view / "old", view / "new")
+    assert (host / "new" / "sub" / "f").read_bytes() == b"deep"
+    assert (view / "new" / "sub" / "f").read_bytes() == b"deep"
+    assert os.listdir(view / "new" / "sub") == ["f"]
+    os.unlink(view / "new" / "sub" / "f")
+    os.rmdir(view / "new" / "sub")
+    os.rmdir(view / "new")
+
     # truncate
     os.truncate(view / "b.txt", 5)
     assert (host / "b.txt").read_bytes() == b"hello"

@@ -23,6 +23,8 @@ PAGE = os.sysconf("SC_PAGESIZE")
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+libc.linkat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                        ctypes.c_int]
 libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
                            ctypes.c_uint]
 
@@ -34,6 +36,7 @@ FALLOC_FL_INSERT_RANGE = 0x20
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
 AT_FDCWD = -100
+AT_SYMLINK_FOLLOW = 0x400
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mounts, setuid tests)")
 
@@ -46,6 +49,15 @@ def fallocate(fd, mode, offset, length):
 
 def renameat2(old, new, flags):
     if libc.renameat2(AT_FDCWD, old.encode(), AT_FDCWD, new.encode(), flags) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def link_open_file(fd, new):
+    """linkat(2) of an open (O_TMPFILE) file through /proc/self/fd; Python's
+    os.link() calls link(2) here, which would link the /proc symlink."""
+    if libc.linkat(AT_FDCWD, f"/proc/self/fd/{fd}".encode(), AT_FDCWD, new.encode(),
+                   AT_SYMLINK_FOLLOW) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
 
@@ -274,7 +286,7 @@ def test_o_tmpfile_then_link(pd):
     try:
         os.write(fd, b"anonymous until linked")
         assert os.listdir(pd.s()) == []
-        os.link(f"/proc/self/fd/{fd}", pd.m("named"), follow_symlinks=True)
+        link_open_file(fd, pd.m("named"))
     finally:
         os.close(fd)
     assert read_file(pd.s("named")) == b"anonymous until linked"
