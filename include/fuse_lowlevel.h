@@ -219,7 +219,8 @@ struct fuse_lowlevel_ops {
 	/**
 	 * Remove the mappings covering each of count window ranges (1 to 256,
 	 * each already checked to lie inside the window and be aligned).
-	 * The array is owned by the library and valid until the reply.
+	 * The array is owned by the library and valid only during the call
+	 * (like names and write data): copy it to answer later.
 	 * Answer with fuse_reply_err(req, 0) or an errno.
 	 */
 	void (*removemapping)(fuse_req_t req, const struct fuse_dax_range *ranges,
