@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 /* The bounce buffer of an fd to fd copy without splice. */
-#define BUF_BOUNCE_SIZE (64 * 1024)
+#define BUF_BOUNCE_SIZE ((size_t)64 * 1024)
 
 size_t fuse_buf_size(const struct fuse_bufvec *bufv)
 {
@@ -38,7 +38,7 @@ static ssize_t fd_read_once(const struct fuse_buf *b, size_t off, void *mem,
 	ssize_t n;
 
 	if (b->flags & FUSE_BUF_FD_SEEK)
-		n = pread(b->fd, mem, len, b->pos + off);
+		n = pread(b->fd, mem, len, b->pos + (off_t)off);
 	else
 		n = read(b->fd, mem, len);
 	return n < 0 ? -errno : n;
@@ -50,7 +50,7 @@ static ssize_t fd_write_once(const struct fuse_buf *b, size_t off,
 	ssize_t n;
 
 	if (b->flags & FUSE_BUF_FD_SEEK)
-		n = pwrite(b->fd, mem, len, b->pos + off);
+		n = pwrite(b->fd, mem, len, b->pos + (off_t)off);
 	else
 		n = write(b->fd, mem, len);
 	return n < 0 ? -errno : n;
@@ -77,7 +77,7 @@ static ssize_t fd_read(const struct fuse_buf *b, size_t off, void *mem,
 		if (!retry)
 			break;
 	}
-	return done;
+	return (ssize_t)done;
 }
 
 static ssize_t fd_write(const struct fuse_buf *b, size_t off,
@@ -97,7 +97,7 @@ static ssize_t fd_write(const struct fuse_buf *b, size_t off,
 		if (!retry)
 			break;
 	}
-	return done;
+	return (ssize_t)done;
 }
 
 /*
@@ -264,7 +264,7 @@ static ssize_t copy_one(const struct fuse_buf *dst, size_t doff,
 
 	if (!src_fd && !dst_fd) {
 		memmove((char *)dst->mem + doff, (char *)src->mem + soff, len);
-		return len;
+		return (ssize_t)len;
 	}
 	if (!dst_fd)
 		return fd_read(src, soff, (char *)dst->mem + doff, len,
@@ -292,7 +292,7 @@ ssize_t fuse_buf_copy(struct fuse_bufvec *dstv, struct fuse_bufvec *srcv,
 	size_t copied = 0;
 
 	if (dstv == srcv)
-		return fuse_buf_size(dstv);
+		return (ssize_t)fuse_buf_size(dstv);
 	while (srcv->idx < srcv->count && dstv->idx < dstv->count) {
 		const struct fuse_buf *src = &srcv->buf[srcv->idx];
 		const struct fuse_buf *dst = &dstv->buf[dstv->idx];
@@ -316,5 +316,5 @@ ssize_t fuse_buf_copy(struct fuse_bufvec *dstv, struct fuse_bufvec *srcv,
 		if ((size_t)res < len)
 			break;
 	}
-	return copied;
+	return (ssize_t)copied;
 }

@@ -101,7 +101,9 @@ struct fuse_session {
 
 	/* Options from fuse_session_new. */
 	bool debug;
+	/** allow_root: refuse requests from users other than root and owner. */
 	bool deny_others;
+	uid_t owner;
 
 	/* DAX window (not owned). */
 	struct fuse_dax_window *dax;

@@ -22,7 +22,6 @@
 
 struct session_opts {
 	int debug;
-	int allow_root;
 };
 
 #define SESSION_OPT(t, p) { t, offsetof(struct session_opts, p), 1 }
@@ -30,7 +29,6 @@ static const struct fuse_opt session_opt_spec[] = {
 	SESSION_OPT("debug", debug),
 	SESSION_OPT("-d", debug),
 	SESSION_OPT("--debug", debug),
-	SESSION_OPT("allow_root", allow_root),
 	FUSE_OPT_END,
 };
 
@@ -48,10 +46,11 @@ static int session_parse_args(struct fuse_session *se, struct fuse_args *args)
 	if (fuse_opt_parse(args, &so, session_opt_spec, NULL) == -1)
 		return -EINVAL;
 	se->debug = so.debug;
-	se->deny_others = so.allow_root;
 	if (mount_opts_parse(args, &se->mo) < 0)
 		return -EINVAL;
-	/* allow_root needs allow_other on the kernel side; mount.c adds it. */
+	/* allow_root mounts with allow_other; the session turns others away. */
+	se->deny_others = mount_opts_allow_root(se->mo);
+	se->owner = getuid();
 	if (args->argc > 1) {
 		fuse_log(FUSE_LOG_ERR, "fuse: unknown option(s): `");
 		for (int i = 1; i < args->argc; i++)
@@ -326,6 +325,36 @@ static int session_check_order(struct fuse_session *se, const struct wire_req *w
 	return 0;
 }
 
+/*
+ * allow_root: only root and the user who mounted may use the file system.
+ * Requests on handles that were opened already, and the session's own
+ * traffic, are let through, as libfuse does.
+ */
+static int session_check_access(const struct fuse_session *se, const struct wire_req *w)
+{
+	if (!se->deny_others || w->in.uid == 0 || w->in.uid == se->owner)
+		return 0;
+	switch (w->in.opcode) {
+	case FUSE_INIT:
+	case FUSE_READ:
+	case FUSE_WRITE:
+	case FUSE_FSYNC:
+	case FUSE_RELEASE:
+	case FUSE_READDIR:
+	case FUSE_READDIRPLUS:
+	case FUSE_FSYNCDIR:
+	case FUSE_RELEASEDIR:
+	case FUSE_NOTIFY_REPLY:
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+	case FUSE_INTERRUPT:
+	case FUSE_DESTROY:
+		return 0;
+	default:
+		return -EACCES;
+	}
+}
+
 void session_process(struct fuse_session *se, struct fuse_chan *ch, const void *buf,
 		     size_t len)
 {
@@ -347,6 +376,8 @@ void session_process(struct fuse_session *se, struct fuse_chan *ch, const void *
 
 	if (!res)
 		res = session_check_order(se, &w);
+	if (!res)
+		res = session_check_access(se, &w);
 	if (res) {
 		if (se->debug || res != -ENOSYS)
 			fuse_log(se->debug ? FUSE_LOG_DEBUG : FUSE_LOG_INFO,

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static ssize_t custom_receive(struct fuse_chan *ch, void *buf, size_t size)
 {
@@ -57,6 +58,7 @@ static int custom_clone(struct fuse_chan *master, struct fuse_chan **out)
 
 static void custom_release(struct fuse_chan *ch)
 {
+	close(ch->fd);
 	free(ch);
 }
 

@@ -100,6 +100,7 @@ static void test_flags(void)
 
 	CHECK(parse((char *[]){ "fs", "-oclone_fd", "-h", "-V", NULL }, &a, &o) == 0);
 	CHECK(o.clone_fd && o.show_help && o.show_version);
+	fuse_opt_free_args(&a);
 	CHECK(parse((char *[]){ "fs", "--help", "--version", NULL }, &a, &o) == 0);
 	CHECK(o.show_help && o.show_version);
 	fuse_opt_free_args(&a);
