@@ -315,8 +315,12 @@ int fuse_dax_window_find(struct fuse_dax_window *w, fuse_ino_t ino,
  * new end stays mapped: the host kernel zeroes its tail. So no window page
  * will expose a page beyond the new end, and none shows the removed data.
  *
- * For a punched hole inside the file, the file system unmaps or re-maps
- * the affected window ranges itself (fuse_dax_window_find() tells which).
+ * A hole punched (or a range zeroed) inside the file needs no window work:
+ * the window maps the host file shared, so those pages read as zeros as
+ * soon as the host file system frees the blocks, and a later store through
+ * the window allocates them again. Only operations that move the end of
+ * the file (truncate, collapse, insert) need this call and
+ * fuse_dax_window_revalidate().
  *
  * @return the number of mappings changed, or the backend's negative errno
  *         (then some pages may still show the file: do not shrink it).

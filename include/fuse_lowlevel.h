@@ -350,6 +350,22 @@ int fuse_session_mount(struct fuse_session *se, const char *mountpoint);
 void fuse_session_unmount(struct fuse_session *se);
 int fuse_session_fd(struct fuse_session *se);
 int fuse_session_loop(struct fuse_session *se);
+
+/**
+ * Read one request from the session's connection into buf, for a file
+ * system that runs its own loop. If buf->mem is NULL, a buffer of the
+ * session's request size is allocated (buf->mem_size records its size; the
+ * caller frees it). Returns the request's length, 0 once the file system is
+ * unmounted, or a negative errno (-EINTR and -EAGAIN: just call again).
+ */
+int fuse_session_receive_buf(struct fuse_session *se, struct fuse_buf *buf);
+
+/**
+ * Decode and dispatch one request received with fuse_session_receive_buf
+ * (buf->size bytes at buf->mem). The reply is sent before, or after, this
+ * returns, as the handler decides.
+ */
+void fuse_session_process_buf(struct fuse_session *se, const struct fuse_buf *buf);
 void fuse_session_exit(struct fuse_session *se);
 int fuse_session_exited(struct fuse_session *se);
 void fuse_session_reset(struct fuse_session *se);

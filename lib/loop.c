@@ -49,3 +49,37 @@ int fuse_session_loop(struct fuse_session *se)
 	fuse_session_exit(se);
 	return se->error;
 }
+
+int fuse_session_receive_buf(struct fuse_session *se, struct fuse_buf *buf)
+{
+	ssize_t res;
+
+	if (se->master.fd < 0)
+		return -EBADF;
+	if (!buf->mem) {
+		buf->mem = loop_alloc_buffer(se);
+		if (!buf->mem)
+			return -ENOMEM;
+		buf->mem_size = se->bufsize;
+	} else if (!buf->mem_size) {
+		buf->mem_size = buf->size;
+	}
+	buf->flags = 0;
+	res = se->tp->receive(&se->master, buf->mem, buf->mem_size);
+	if (res == -ENOENT)
+		res = -EINTR;	/* the request was interrupted before we read it */
+	if (res < 0 && res != -EINTR && res != -EAGAIN)
+		session_fail(se, (int)res);
+	if (res >= 0)
+		buf->size = (size_t)res;
+	return (int)res;
+}
+
+void fuse_session_process_buf(struct fuse_session *se, const struct fuse_buf *buf)
+{
+	if (buf->flags & FUSE_BUF_IS_FD) {
+		fuse_log(FUSE_LOG_ERR, "fuse: process_buf: a descriptor buffer is not a request\n");
+		return;
+	}
+	session_process(se, &se->master, buf->mem, buf->size);
+}

@@ -223,8 +223,40 @@ static void test_daemonize(void)
 	CHECK(fuse_daemonize(1) == 0); /* foreground: nothing happens */
 }
 
+/* -o options that tune INIT: consumed from args, applied to the conn. */
+static void test_conn_info_opts(void)
+{
+	char *argv[] = { "fs", "-omax_write=65536,writeback_cache,readdirplus=no",
+			 "-ono_remote_lock,sync_read,keepme", NULL };
+	struct fuse_args a = FUSE_ARGS_INIT(3, argv);
+	struct fuse_conn_info conn;
+	struct fuse_conn_info_opts *o = fuse_parse_conn_info_opts(&a);
+	const char *rest[] = { "fs", "-o", "keepme", NULL };
+
+	CHECK(o != NULL);
+	if (!o)
+		return;
+	check_args(&a, rest);
+	memset(&conn, 0, sizeof(conn));
+	conn.capable_ext = FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_READDIRPLUS |
+			   FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_POSIX_LOCKS |
+			   FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_ASYNC_READ;
+	conn.capable = (uint32_t)conn.capable_ext;
+	conn.want_ext = FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO |
+			FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_ASYNC_READ;
+	conn.want = (uint32_t)conn.want_ext;
+	conn.max_write = 131072;
+	fuse_apply_conn_info_opts(o, &conn);
+	CHECK(conn.max_write == 65536);
+	CHECK(conn.want_ext == FUSE_CAP_WRITEBACK_CACHE);
+	CHECK(conn.want == (uint32_t)FUSE_CAP_WRITEBACK_CACHE);
+	free(o);
+	fuse_opt_free_args(&a);
+}
+
 int main(void)
 {
+	test_conn_info_opts();
 	test_defaults();
 	test_flags();
 	test_debug();
