@@ -469,6 +469,69 @@ static void test_good_all(void)
 	}
 }
 
+/*
+ * Too short, for every opcode: each good request of test_good_all cut at
+ * every length below its own is refused (a header cut short breaks the
+ * framing; a body cut short loses part of the struct, a name's NUL, data
+ * or entries). INIT alone accepts its old 8- and 16-byte bodies. Opcodes
+ * whose request is a bare header can only be cut into the header.
+ */
+static void test_short_all(void)
+{
+	size_t i, cut;
+
+	for (i = 0; i < N_DEFS; i++) {
+		uint32_t opcode = def_rows[i].opcode;
+		const struct wire_opcode *op = wire_opcode_info(opcode);
+		const struct wire_limits *lim = lim_for(opcode);
+		union wire_arg sent;
+		struct wire_req w;
+		size_t full;
+		int bad = 0, rc;
+
+		build_good(opcode, &sent);
+		full = M.len;
+		CHECK(decode(lim, &w) == 0, "%s: good request refused", op->name);
+		/* Cut into the header: always a framing error. */
+		for (cut = 0; cut < sizeof(struct fuse_in_header); cut++) {
+			build_good(opcode, &sent);
+			rc = decode_raw(cut, (uint32_t)cut, lim, &w);
+			if (rc != -EPROTO) {
+				printf("  %s cut to %zu bytes: %d\n", op->name, cut, rc);
+				bad++;
+			}
+		}
+		CHECK(bad == 0, "%s: a request shorter than the header was not -EPROTO",
+		      op->name);
+		/* Cut into the body, with in.len telling the truth. */
+		bad = 0;
+		for (cut = sizeof(struct fuse_in_header); cut < full; cut++) {
+			size_t body = cut - sizeof(struct fuse_in_header);
+			int want = -EINVAL;
+
+			if (opcode == FUSE_INIT && body >= FUSE_COMPAT_5_INIT_IN_SIZE)
+				want = 0;
+			build_good(opcode, &sent);
+			M.len = cut;
+			rc = decode(lim, &w);
+			if (rc != want) {
+				printf("  %s cut to %zu of %zu bytes: %d, want %d\n", op->name,
+				       cut, full, rc, want);
+				bad++;
+			}
+		}
+		CHECK(bad == 0, "%s: %d truncated requests not refused with -EINVAL",
+		      op->name, bad);
+		/* The header may not claim more than was received. */
+		build_good(opcode, &sent);
+		CHECK(decode_raw(M.len, (uint32_t)M.len + 1, lim, &w) == -EPROTO,
+		      "%s: in.len one more than received", op->name);
+		if (op->arg_size == 0 && op->shape == WIRE_FIXED)
+			CHECK(full == sizeof(struct fuse_in_header),
+			      "%s: the good request is not a bare header", op->name);
+	}
+}
+
 /* ------------------------------------------------------------------------
  * Framing and header.
  * --------------------------------------------------------------------- */
@@ -1052,6 +1115,7 @@ int main(void)
 {
 	test_table();
 	test_good_all();
+	test_short_all();
 	test_framing();
 	test_compat();
 	test_component_names();
