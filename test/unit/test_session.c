@@ -536,6 +536,70 @@ static void test_bad_requests(void)
 	CHECK(wc_stop(&c) == 0, "bad requests: loop returned an error");
 }
 
+/* ------------------------------------------------------------------------
+ * A loop of the file system's own: fuse_session_receive_buf() and
+ * fuse_session_process_buf(), on the test's thread.
+ * --------------------------------------------------------------------- */
+
+/* Receive and process one request; the reply is then waiting on c->fd. */
+static int own_loop_step(struct wc *c, struct fuse_buf *buf)
+{
+	int n = fuse_session_receive_buf(c->se, buf);
+
+	if (n > 0)
+		fuse_session_process_buf(c->se, buf);
+	return n;
+}
+
+static void test_own_loop(void)
+{
+	static const struct fuse_custom_io io = { .writev = wc_io_writev, .read = wc_io_read };
+	char *argv[] = { "own_loop", NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
+	struct fuse_buf buf = { .mem = NULL };
+	struct wc c;
+	int sv[2], n;
+	uint64_t u;
+
+	memset(&c, 0, sizeof(c));
+	c.next_unique = 2;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		CHECK(0, "own loop: socketpair: %s", strerror(errno));
+		return;
+	}
+	c.fd = sv[0];
+	c.se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), NULL);
+	fuse_opt_free_args(&args);
+	CHECK(c.se != NULL, "own loop: fuse_session_new failed");
+	if (!c.se || fuse_session_custom_io(c.se, &io, sizeof(io), sv[1]) != 0) {
+		CHECK(0, "own loop: cannot set up the session");
+		close(sv[0]);
+		close(sv[1]);
+		if (c.se)
+			fuse_session_destroy(c.se);
+		return;
+	}
+	u = wc_send_init(&c, FUSE_KERNEL_MINOR_VERSION, WC_INIT_FLAGS);
+	n = own_loop_step(&c, &buf);
+	CHECK(n == (int)(sizeof(struct fuse_in_header) + sizeof(struct fuse_init_in)),
+	      "own loop: receive_buf returned %d for INIT", n);
+	CHECK(buf.mem != NULL && buf.mem_size >= (size_t)n,
+	      "own loop: receive_buf did not allocate a buffer (mem_size %zu)", buf.mem_size);
+	wc_expect(&c, &R, u, 0, "own loop: INIT");
+	u = wc_lookup(&c, FUSE_ROOT_ID, "file");
+	CHECK(own_loop_step(&c, &buf) > 0, "own loop: receive_buf for LOOKUP");
+	wc_expect(&c, &R, u, 0, "own loop: LOOKUP");
+	u = wc_lookup(&c, FUSE_ROOT_ID, "nothing-here");
+	CHECK(own_loop_step(&c, &buf) > 0, "own loop: receive_buf for LOOKUP");
+	wc_expect(&c, &R, u, ENOENT, "own loop: LOOKUP of a missing name");
+	/* The "kernel" hangs up: receive_buf reports the end with 0. */
+	close(c.fd);
+	n = fuse_session_receive_buf(c.se, &buf);
+	CHECK(n == 0, "own loop: receive_buf after hang-up returned %d, want 0", n);
+	free(buf.mem);
+	fuse_session_destroy(c.se);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -546,5 +610,6 @@ int main(void)
 	test_order();
 	test_framing();
 	test_bad_requests();
+	test_own_loop();
 	return wc_summary("test_session");
 }
