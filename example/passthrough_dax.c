@@ -5,6 +5,7 @@
  *
  * Build: part of fusedax (build/example/passthrough_dax).
  * Run:   passthrough_dax -o source=/srv/export [-o allow_other] MOUNTPOINT
+ *        (MOUNTPOINT /dev/fd/N: serve a connection that is open already)
  *
  * The big ideas, in the order the code meets them:
  *
@@ -21,6 +22,13 @@
  *    out. A regular file or directory is opened through /proc/self/fd/N of
  *    its O_PATH descriptor, after checking its type; fifos, sockets and
  *    device nodes are never opened by the daemon.
+ *
+ *  - Handles.  The fh of an open file or directory is an id in a table of
+ *    `struct pd_handle`, never a descriptor number: the client (a guest
+ *    kernel, over vhost-user) is not trusted, and every fh it sends back is
+ *    looked up and checked against the request's inode, or refused with
+ *    EBADF. A request holds a reference to its handle, so a racing RELEASE
+ *    cannot close the descriptor under it.
  *
  *  - Credentials.  Run as root, the daemon switches the calling thread's
  *    uid, gid and supplementary groups to the caller's around every request
@@ -102,11 +110,33 @@ struct pd_inode {
 	pthread_rwlock_t extent_lock;
 };
 
-/* An open directory: the stream plus where the kernel thinks we are. */
+/*
+ * An open directory: the stream plus where the kernel thinks we are. The
+ * lock serializes READDIRs on one handle: the Linux client never sends two
+ * at once, but a hostile peer may, and a DIR stream is not thread-safe.
+ */
 struct pd_dir {
+	pthread_mutex_t lock;
 	DIR *dp;
 	off_t offset;		/* the offset of the entry that comes next */
 	struct dirent *pending;	/* read but not yet sent (the reply was full) */
+};
+
+/* What a handle was opened as; requests ask for one kind (or either). */
+enum pd_handle_kind { HANDLE_FILE, HANDLE_DIR, HANDLE_ANY };
+
+/*
+ * One open file or directory: what the client's fh names (see "The handle
+ * table"). Every field but refs is fixed from creation to free.
+ */
+struct pd_handle {
+	uint64_t id;		/* the fh the client sees: the lookup key */
+	fuse_ino_t nodeid;	/* the inode it was opened on */
+	enum pd_handle_kind kind;	/* HANDLE_FILE or HANDLE_DIR */
+	int fd;			/* the host descriptor (a directory's: its stream's) */
+	int flags;		/* fd's status flags at open (O_ACCMODE, O_APPEND...) */
+	struct pd_dir *dir;	/* HANDLE_DIR only */
+	unsigned int refs;	/* the table's one (until release) + one per user */
 };
 
 struct pd_fs {
@@ -125,6 +155,10 @@ struct pd_fs {
 	void *by_host_id;	/* tsearch tree of pd_inode, by (dev, ino) */
 	fuse_ino_t next_nodeid;
 	struct pd_inode root;
+
+	pthread_mutex_t handle_lock;	/* handles, next_fh, pd_handle.refs */
+	void *handles;		/* tsearch tree of pd_handle, by id */
+	uint64_t next_fh;	/* the id of the next handle */
 };
 
 static struct pd_fs *pd_fs(fuse_req_t req)
@@ -242,6 +276,22 @@ static struct pd_inode *inode_get(struct pd_fs *fs, fuse_ino_t nodeid)
 	return in;
 }
 
+/* Close and free an inode; a tdestroy() callback at the end of the program. */
+static void inode_close(void *p)
+{
+	struct pd_inode *in = p;
+
+	close(in->fd);
+	pthread_rwlock_destroy(&in->extent_lock);
+	free(in);
+}
+
+/* tdestroy() callback for by_host_id: its inodes are freed through by_nodeid. */
+static void tree_node_keep(void *p)
+{
+	(void)p;
+}
+
 /* Free an inode nobody refers to. Called without fs->lock. */
 static void inode_free(struct pd_fs *fs, struct pd_inode *in)
 {
@@ -252,9 +302,7 @@ static void inode_free(struct pd_fs *fs, struct pd_inode *in)
 	 */
 	if (fs->window)
 		fuse_dax_window_unmap_inode(fs->window, in->nodeid);
-	close(in->fd);
-	pthread_rwlock_destroy(&in->extent_lock);
-	free(in);
+	inode_close(in);
 }
 
 /* Drop nlookup kernel references and users uses; free the inode at zero. */
@@ -332,6 +380,186 @@ static int inode_lookup_ref(struct pd_fs *fs, int fd, const struct stat *st,
 	if (fd >= 0)
 		close(fd);
 	*out = in;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The handle table
+ *
+ * The fh we give the client for an open file or directory is an id in this
+ * table, never a descriptor number or a pointer. fh comes back from a peer
+ * we do not trust (over vhost-user, a guest kernel): a descriptor number
+ * would let it name any descriptor of this process (/dev/fuse, a file of
+ * another inode, one already closed), and a pointer would let it name any
+ * memory. An id is looked up, checked against the inode and the kind of the
+ * request, and anything else is answered with EBADF.
+ *
+ * Ids count up from 2^32 and are never reused, so no descriptor number, no
+ * small integer and no released handle ever names a live handle.
+ *
+ * A request that uses a handle holds a reference: a RELEASE that races with
+ * it takes the handle out of the table at once (no new request finds it),
+ * but the descriptor is closed only when the last user is done with it.
+ */
+
+#define PD_FIRST_FH (UINT64_C(1) << 32)
+
+static int cmp_handle_id(const void *a, const void *b)
+{
+	const struct pd_handle *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Close an open file (dir NULL) or directory stream (its fd goes with it). */
+static void close_open(int fd, struct pd_dir *dir)
+{
+	if (dir) {
+		closedir(dir->dp);
+		pthread_mutex_destroy(&dir->lock);
+		free(dir);
+	} else {
+		close(fd);
+	}
+}
+
+/* A tdestroy() callback too, hence void *. */
+static void handle_free(void *p)
+{
+	struct pd_handle *h = p;
+
+	close_open(h->fd, h->dir);
+	free(h);
+}
+
+/*
+ * Enter an open file (dir NULL, fd its descriptor) or directory (dir its
+ * stream, fd = dirfd(dir->dp)) opened on inode nodeid, and return its id in
+ * *fh. Takes ownership of fd and dir whatever happens: on failure they are
+ * closed.
+ */
+static int handle_new(struct pd_fs *fs, fuse_ino_t nodeid, int fd, struct pd_dir *dir,
+		      uint64_t *fh)
+{
+	struct pd_handle *h = calloc(1, sizeof(*h));
+	int err;
+
+	if (!h) {
+		err = -ENOMEM;
+		goto out_close;
+	}
+	h->flags = fcntl(fd, F_GETFL);
+	if (h->flags == -1) {
+		err = -errno;
+		goto out_free;
+	}
+	h->nodeid = nodeid;
+	h->kind = dir ? HANDLE_DIR : HANDLE_FILE;
+	h->fd = fd;
+	h->dir = dir;
+	h->refs = 1;
+	pthread_mutex_lock(&fs->handle_lock);
+	h->id = fs->next_fh++;
+	if (!tsearch(h, &fs->handles, cmp_handle_id)) {
+		pthread_mutex_unlock(&fs->handle_lock);
+		err = -ENOMEM;
+		goto out_free;
+	}
+	/* From here a peer that guesses the id may release h at any time. */
+	*fh = h->id;
+	pthread_mutex_unlock(&fs->handle_lock);
+	return 0;
+
+out_free:
+	free(h);
+out_close:
+	close_open(fd, dir);
+	return err;
+}
+
+/* Is h what a request on inode nodeid asking for kind may use? */
+static bool handle_matches(const struct pd_handle *h, fuse_ino_t nodeid,
+			   enum pd_handle_kind kind)
+{
+	return h->nodeid == nodeid && (kind == HANDLE_ANY || h->kind == kind);
+}
+
+/*
+ * The live handle fh of inode nodeid, of the kind asked for, with a
+ * reference the caller drops with handle_put(). NULL for anything else (an
+ * id never issued, one released, one of another inode or kind): the request
+ * is then answered with EBADF.
+ */
+static struct pd_handle *handle_get(struct pd_fs *fs, uint64_t fh, fuse_ino_t nodeid,
+				    enum pd_handle_kind kind)
+{
+	struct pd_handle key = { .id = fh };
+	struct pd_handle *h = NULL;
+	void **found;
+
+	pthread_mutex_lock(&fs->handle_lock);
+	found = tfind(&key, &fs->handles, cmp_handle_id);
+	if (found && handle_matches(*found, nodeid, kind)) {
+		h = *found;
+		h->refs++;
+	}
+	pthread_mutex_unlock(&fs->handle_lock);
+	return h;
+}
+
+static void handle_put(struct pd_fs *fs, struct pd_handle *h)
+{
+	bool dead;
+
+	pthread_mutex_lock(&fs->handle_lock);
+	dead = --h->refs == 0;
+	pthread_mutex_unlock(&fs->handle_lock);
+	if (dead)
+		handle_free(h);
+}
+
+/*
+ * RELEASE, RELEASEDIR, or an open whose reply never reached the client:
+ * take fh out of the table and drop the table's reference. Requests still
+ * using it keep the descriptor open until they finish.
+ */
+static int handle_release(struct pd_fs *fs, uint64_t fh, fuse_ino_t nodeid,
+			  enum pd_handle_kind kind)
+{
+	struct pd_handle key = { .id = fh };
+	struct pd_handle *h;
+	void **found;
+	bool dead;
+
+	pthread_mutex_lock(&fs->handle_lock);
+	found = tfind(&key, &fs->handles, cmp_handle_id);
+	if (!found || !handle_matches(*found, nodeid, kind)) {
+		pthread_mutex_unlock(&fs->handle_lock);
+		return -EBADF;
+	}
+	h = *found;
+	tdelete(h, &fs->handles, cmp_handle_id);
+	dead = --h->refs == 0;
+	pthread_mutex_unlock(&fs->handle_lock);
+	if (dead)
+		handle_free(h);
+	return 0;
+}
+
+/*
+ * For requests where the handle is optional (GETATTR, STATX): none, or a
+ * live handle of ino of either kind. 0 or -EBADF.
+ */
+static int handle_check(struct pd_fs *fs, const struct fuse_file_info *fi, fuse_ino_t ino)
+{
+	struct pd_handle *h;
+
+	if (!fi)
+		return 0;
+	h = handle_get(fs, fi->fh, ino, HANDLE_ANY);
+	if (!h)
+		return -EBADF;
+	handle_put(fs, h);
 	return 0;
 }
 
@@ -563,6 +791,15 @@ static int do_lookup(struct pd_fs *fs, struct pd_inode *parent, const char *name
 	return 0;
 }
 
+/* Drop a kernel reference to ino that the client will never learn of. */
+static void entry_unref(struct pd_fs *fs, fuse_ino_t ino)
+{
+	struct pd_inode *in = inode_get(fs, ino);
+
+	if (in)
+		inode_unref(fs, in, 1, 1);
+}
+
 /*
  * Answer with an entry that holds a kernel reference. If the reply does not
  * reach the client (the request was interrupted), the client never learns
@@ -570,13 +807,8 @@ static int do_lookup(struct pd_fs *fs, struct pd_inode *parent, const char *name
  */
 static void reply_entry(fuse_req_t req, struct pd_fs *fs, const struct fuse_entry_param *e)
 {
-	struct pd_inode *in;
-
-	if (fuse_reply_entry(req, e) == 0 || e->ino == 0)
-		return;
-	in = inode_get(fs, e->ino);
-	if (in)
-		inode_unref(fs, in, 1, 1);
+	if (fuse_reply_entry(req, e) != 0 && e->ino != 0)
+		entry_unref(fs, e->ino);
 }
 
 /*
@@ -669,7 +901,9 @@ static void pd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	/* Reading attributes needs no permission: no credential switch. */
-	err = inode_stat(in, &st);
+	err = handle_check(fs, fi, ino);
+	if (!err)
+		err = inode_stat(in, &st);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
@@ -689,7 +923,9 @@ static void pd_statx(fuse_req_t req, fuse_ino_t ino, int flags, int mask,
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if (statx(in->fd, "", at_flags, (unsigned int)mask, &stx) == -1)
+	if (handle_check(fs, fi, ino) != 0)
+		fuse_reply_err(req, EBADF);
+	else if (statx(in->fd, "", at_flags, (unsigned int)mask, &stx) == -1)
 		fuse_reply_err(req, errno);
 	else
 		fuse_reply_statx(req, 0, &stx, pd_timeout(fs));
@@ -714,13 +950,14 @@ static void setattr_times(const struct stat *attr, int to_set, struct timespec t
 }
 
 /*
- * The changes of one SETATTR, as the caller. Times go last so that a
- * truncate in the same request does not overwrite the mtime it sets.
+ * The changes of one SETATTR, as the caller, through handle h if the client
+ * named one (NULL otherwise). Times go last so that a truncate in the same
+ * request does not overwrite the mtime it sets.
  */
 static int do_setattr(struct pd_fs *fs, struct pd_inode *in, const struct stat *attr,
-		      int to_set, struct fuse_file_info *fi)
+		      int to_set, const struct pd_handle *h)
 {
-	int fd = fi ? (int)fi->fh : -1;
+	int fd = h ? h->fd : -1;
 	struct timespec ts[2];
 	int ret;
 
@@ -740,8 +977,8 @@ static int do_setattr(struct pd_fs *fs, struct pd_inode *in, const struct stat *
 			return -errno;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		/* An O_RDONLY handle cannot truncate: open one of our own. */
-		if (fd >= 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY)
+		/* Only a writable file handle can truncate: else open our own. */
+		if (h && (h->kind != HANDLE_FILE || (h->flags & O_ACCMODE) == O_RDONLY))
 			fd = -1;
 		ret = truncate_ordered(fs, in, fd, attr->st_size);
 		if (ret)
@@ -787,6 +1024,7 @@ static void pd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 {
 	struct pd_fs *fs = pd_fs(req);
 	struct pd_inode *in = inode_get(fs, ino);
+	struct pd_handle *h = NULL;
 	struct stat st;
 	int err;
 
@@ -794,9 +1032,16 @@ static void pd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	if (fi) {
+		h = handle_get(fs, fi->fh, ino, HANDLE_ANY);
+		if (!h) {
+			err = -EBADF;
+			goto out_put;
+		}
+	}
 	err = creds_enter(req);
 	if (!err) {
-		err = do_setattr(fs, in, attr, to_set, fi);
+		err = do_setattr(fs, in, attr, to_set, h);
 		creds_restore(fs);
 	}
 	if (!err && (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID)) &&
@@ -804,6 +1049,9 @@ static void pd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		err = kill_suidgid(fs, in);
 	if (!err)
 		err = inode_stat(in, &st);
+	if (h)
+		handle_put(fs, h);
+out_put:
 	if (err)
 		fuse_reply_err(req, -err);
 	else
@@ -1027,7 +1275,7 @@ static void pd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct pd_fs *fs = pd_fs(req);
 	struct pd_inode *in = inode_get(fs, ino);
 	int flags = host_open_flags(fs, fi->flags);
-	int fd, err;
+	int fd, err = 0;
 
 	if (!in) {
 		fuse_reply_err(req, ESTALE);
@@ -1046,16 +1294,17 @@ static void pd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fd = inode_open(fs, in, flags);
 	}
 	creds_restore(fs);
+	if (fd >= 0)
+		err = handle_new(fs, ino, fd, NULL, &fi->fh);
 out_put:
 	inode_put(fs, in);
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
+	if (fd < 0 || err) {
+		fuse_reply_err(req, fd < 0 ? -fd : -err);
 		return;
 	}
-	fi->fh = fd;
 	set_cache_flags(fs, fi);
-	if (fuse_reply_open(req, fi) != 0)
-		close(fd);	/* interrupted: the client will never release it */
+	if (fuse_reply_open(req, fi) != 0)	/* interrupted: no RELEASE will come */
+		handle_release(fs, fi->fh, ino, HANDLE_FILE);
 }
 
 /*
@@ -1115,19 +1364,21 @@ static void pd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	creds_restore(fs);
 	if (err && fd >= 0)
 		close(fd);
+	if (!err) {
+		err = handle_new(fs, e.ino, fd, NULL, &fi->fh);
+		if (err)
+			entry_unref(fs, e.ino);
+	}
 out_put:
 	inode_put(fs, dir);
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
 	}
-	fi->fh = fd;
 	set_cache_flags(fs, fi);
 	if (fuse_reply_create(req, &e, fi) != 0) {
-		close(fd);
-		in = inode_get(fs, e.ino);
-		if (in)
-			inode_unref(fs, in, 1, 1);
+		handle_release(fs, fi->fh, e.ino, HANDLE_FILE);
+		entry_unref(fs, e.ino);
 	}
 }
 
@@ -1139,7 +1390,6 @@ static void pd_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
 	struct pd_inode *dir = inode_get(fs, parent);
 	int flags = host_open_flags(fs, fi->flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
 	struct fuse_entry_param e;
-	struct pd_inode *in;
 	int fd = -1, err;
 
 	if (!dir) {
@@ -1154,19 +1404,21 @@ static void pd_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
 	creds_restore(fs);
 	if (err && fd >= 0)
 		close(fd);
+	if (!err) {
+		err = handle_new(fs, e.ino, fd, NULL, &fi->fh);
+		if (err)
+			entry_unref(fs, e.ino);
+	}
 out_put:
 	inode_put(fs, dir);
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
 	}
-	fi->fh = fd;
 	set_cache_flags(fs, fi);
 	if (fuse_reply_create(req, &e, fi) != 0) {
-		close(fd);
-		in = inode_get(fs, e.ino);
-		if (in)
-			inode_unref(fs, in, 1, 1);
+		handle_release(fs, fi->fh, e.ino, HANDLE_FILE);
+		entry_unref(fs, e.ino);
 	}
 }
 
@@ -1181,31 +1433,39 @@ static void pd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct pd_fs *fs = pd_fs(req);
 	struct pd_inode *in = inode_get(fs, ino);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	struct pd_handle *h;
 
 	if (!in) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	h = handle_get(fs, fi->fh, ino, HANDLE_FILE);
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		goto out_put;
+	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = (int)fi->fh;
+	buf.buf[0].fd = h->fd;
 	buf.buf[0].pos = off;
 	pthread_rwlock_rdlock(&in->extent_lock);
 	fuse_reply_data(req, &buf, 0);
 	pthread_rwlock_unlock(&in->extent_lock);
+	handle_put(fs, h);
+out_put:
 	inode_put(fs, in);
 }
 
 /*
- * Does writing size bytes at off through fd grow the file? An O_APPEND
+ * Does writing size bytes at off through h grow the file? An O_APPEND
  * descriptor always writes at the end, so it always may.
  */
-static bool write_extends(int fd, off_t off, size_t size)
+static bool write_extends(const struct pd_handle *h, off_t off, size_t size)
 {
 	struct stat st;
 
-	if (fcntl(fd, F_GETFL) & O_APPEND)
+	if (h->flags & O_APPEND)
 		return true;
-	if (fstat(fd, &st) == -1)
+	if (fstat(h->fd, &st) == -1)
 		return true;	/* when in doubt, take the safe path */
 	return (uint64_t)off + size > (uint64_t)st.st_size;
 }
@@ -1222,23 +1482,30 @@ static void pd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	struct pd_fs *fs = pd_fs(req);
 	struct pd_inode *in = inode_get(fs, ino);
 	struct fuse_bufvec out_buf = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
-	int fd = (int)fi->fh;
+	struct pd_handle *h;
 	bool extending;
 	ssize_t res;
+	int fd;
 
 	if (!in) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	h = handle_get(fs, fi->fh, ino, HANDLE_FILE);
+	if (!h) {
+		res = -EBADF;
+		goto out_put;
+	}
+	fd = h->fd;
 	out_buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out_buf.buf[0].fd = fd;
 	out_buf.buf[0].pos = off;
 
 	res = creds_enter(req);
 	if (res < 0)
-		goto out_put;
+		goto out_handle;
 	pthread_rwlock_rdlock(&in->extent_lock);
-	extending = write_extends(fd, off, out_buf.buf[0].size);
+	extending = write_extends(h, off, out_buf.buf[0].size);
 	if (extending) {
 		pthread_rwlock_unlock(&in->extent_lock);
 		extent_change_begin(in);
@@ -1249,6 +1516,8 @@ static void pd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	else
 		pthread_rwlock_unlock(&in->extent_lock);
 	creds_restore(fs);
+out_handle:
+	handle_put(fs, h);
 out_put:
 	inode_put(fs, in);
 	if (res < 0)
@@ -1264,19 +1533,30 @@ out_put:
  */
 static void pd_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int fd = dup((int)fi->fh);
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_handle *h = handle_get(fs, fi->fh, ino, HANDLE_FILE);
+	int fd, err;
 
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	fd = dup(h->fd);
 	if (fd == -1)
-		fuse_reply_err(req, errno);
+		err = errno;
 	else
-		fuse_reply_err(req, close(fd) == -1 ? errno : 0);
+		err = close(fd) == -1 ? errno : 0;
+	handle_put(fs, h);
+	fuse_reply_err(req, err);
 }
 
-/* Closing the descriptor also drops its flock and OFD locks. */
+/*
+ * Closing the descriptor (when the last request using it is done) also
+ * drops its flock and OFD locks.
+ */
 static void pd_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	close((int)fi->fh);
-	fuse_reply_err(req, 0);
+	fuse_reply_err(req, -handle_release(pd_fs(req), fi->fh, ino, HANDLE_FILE));
 }
 
 /*
@@ -1286,19 +1566,22 @@ static void pd_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
  */
 static void pd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	int ret = datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh);
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_handle *h = handle_get(fs, fi->fh, ino, HANDLE_FILE);
+	int ret;
 
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	ret = datasync ? fdatasync(h->fd) : fsync(h->fd);
 	fuse_reply_err(req, ret == -1 ? errno : 0);
+	handle_put(fs, h);
 }
 
 /* ------------------------------------------------------------------------
  * Operations: directories
  */
-
-static struct pd_dir *pd_dir(const struct fuse_file_info *fi)
-{
-	return (struct pd_dir *)(uintptr_t)fi->fh;
-}
 
 static void pd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -1333,7 +1616,8 @@ static void pd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		close(fd);
 		goto out_put;
 	}
-	fi->fh = (uintptr_t)d;
+	pthread_mutex_init(&d->lock, NULL);
+	err = handle_new(fs, ino, fd, d, &fi->fh);
 	fi->cache_readdir = fs->cache == CACHE_ALWAYS;
 out_put:
 	inode_put(fs, in);
@@ -1341,10 +1625,8 @@ out_put:
 		fuse_reply_err(req, -err);
 		return;
 	}
-	if (fuse_reply_open(req, fi) != 0) {
-		closedir(d->dp);
-		free(d);
-	}
+	if (fuse_reply_open(req, fi) != 0)	/* interrupted: no RELEASEDIR will come */
+		handle_release(fs, fi->fh, ino, HANDLE_DIR);
 }
 
 static bool is_dot_or_dotdot(const char *name)
@@ -1382,9 +1664,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct pd_fs *fs = pd_fs(req);
 	struct pd_inode *dir = inode_get(fs, ino);
-	struct pd_dir *d = pd_dir(fi);
 	struct fuse_entry_param e;
+	struct pd_handle *h;
 	size_t used = 0, len;
+	struct pd_dir *d;
 	char *buf = NULL;
 	int err = 0;
 
@@ -1392,11 +1675,18 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	h = handle_get(fs, fi->fh, ino, HANDLE_DIR);
+	if (!h) {
+		err = -EBADF;
+		goto out_put;
+	}
 	buf = calloc(1, size ? size : 1);
 	if (!buf) {
 		err = -ENOMEM;
-		goto out;
+		goto out_handle;
 	}
+	d = h->dir;
+	pthread_mutex_lock(&d->lock);
 	if (off != d->offset) {
 		seekdir(d->dp, off);
 		d->offset = off;
@@ -1404,7 +1694,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	err = creds_enter(req);	/* readdirplus looks names up */
 	if (err)
-		goto out;
+		goto out_unlock;
 	for (;;) {
 		struct dirent *de = d->pending;
 
@@ -1438,7 +1728,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		d->offset = de->d_off;
 	}
 	creds_restore(fs);
-out:
+out_unlock:
+	pthread_mutex_unlock(&d->lock);
+out_handle:
+	handle_put(fs, h);
+out_put:
 	inode_put(fs, dir);
 	/* An error after some entries: send those; the next call reports it. */
 	if (err && used == 0)
@@ -1462,20 +1756,23 @@ static void pd_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void pd_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct pd_dir *d = pd_dir(fi);
-
-	closedir(d->dp);
-	free(d);
-	fuse_reply_err(req, 0);
+	fuse_reply_err(req, -handle_release(pd_fs(req), fi->fh, ino, HANDLE_DIR));
 }
 
 static void pd_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			struct fuse_file_info *fi)
 {
-	int fd = dirfd(pd_dir(fi)->dp);
-	int ret = datasync ? fdatasync(fd) : fsync(fd);
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_handle *h = handle_get(fs, fi->fh, ino, HANDLE_DIR);
+	int ret;
 
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	ret = datasync ? fdatasync(h->fd) : fsync(h->fd);
 	fuse_reply_err(req, ret == -1 ? errno : 0);
+	handle_put(fs, h);
 }
 
 static void pd_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -1627,17 +1924,23 @@ static void pd_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 {
 	struct pd_fs *fs = pd_fs(req);
 	struct pd_inode *in = inode_get(fs, ino);
-	int fd = (int)fi->fh;
+	struct pd_handle *h;
 	struct stat st;
-	int err;
+	int fd, err;
 
 	if (!in) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	h = handle_get(fs, fi->fh, ino, HANDLE_FILE);
+	if (!h) {
+		err = -EBADF;
+		goto out_put;
+	}
+	fd = h->fd;
 	err = creds_enter(req);
 	if (err)
-		goto out_put;
+		goto out_handle;
 	extent_change_begin(in);
 	if ((mode & FALLOC_FL_COLLAPSE_RANGE) && fstat(fd, &st) == 0 && length <= st.st_size)
 		err = extent_clip(fs, in, (uint64_t)(st.st_size - length));
@@ -1645,6 +1948,8 @@ static void pd_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		err = -errno;
 	extent_change_end(fs, in, fd);
 	creds_restore(fs);
+out_handle:
+	handle_put(fs, h);
 out_put:
 	inode_put(fs, in);
 	fuse_reply_err(req, -err);
@@ -1654,12 +1959,20 @@ out_put:
 static void pd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
-	off_t res = lseek((int)fi->fh, off, whence);
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_handle *h = handle_get(fs, fi->fh, ino, HANDLE_FILE);
+	off_t res;
 
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	res = lseek(h->fd, off, whence);
 	if (res == -1)
 		fuse_reply_err(req, errno);
 	else
 		fuse_reply_lseek(req, res);
+	handle_put(fs, h);
 }
 
 /*
@@ -1687,25 +2000,36 @@ static void pd_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	struct pd_fs *fs = pd_fs(req);
 	struct pd_inode *src = inode_get(fs, ino_in);
 	struct pd_inode *dst = inode_get(fs, ino_out);
+	struct pd_handle *h_in = NULL, *h_out = NULL;
 	ssize_t res;
 
 	if (!src || !dst) {
 		res = -ESTALE;
 		goto out_put;
 	}
+	/* Each handle must belong to its own side's inode. */
+	h_in = handle_get(fs, fi_in->fh, ino_in, HANDLE_FILE);
+	h_out = handle_get(fs, fi_out->fh, ino_out, HANDLE_FILE);
+	if (!h_in || !h_out) {
+		res = -EBADF;
+		goto out_put;
+	}
 	res = creds_enter(req);
 	if (res < 0)
 		goto out_put;
 	lock_for_copy(src, dst);
-	res = copy_file_range((int)fi_in->fh, &off_in, (int)fi_out->fh, &off_out, len,
-			      (unsigned int)flags);
+	res = copy_file_range(h_in->fd, &off_in, h_out->fd, &off_out, len, (unsigned int)flags);
 	if (res == -1)
 		res = -errno;
 	if (src != dst)
 		pthread_rwlock_unlock(&src->extent_lock);
-	extent_change_end(fs, dst, (int)fi_out->fh);
+	extent_change_end(fs, dst, h_out->fd);
 	creds_restore(fs);
 out_put:
+	if (h_in)
+		handle_put(fs, h_in);
+	if (h_out)
+		handle_put(fs, h_out);
 	if (src)
 		inode_put(fs, src);
 	if (dst)
@@ -1729,27 +2053,55 @@ out_put:
 static void pd_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		     struct flock *lock)
 {
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_handle *h = handle_get(fs, fi->fh, ino, HANDLE_FILE);
+
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
 	lock->l_pid = 0;	/* OFD locks require it */
-	if (fcntl((int)fi->fh, F_OFD_GETLK, lock) == -1)
+	if (fcntl(h->fd, F_OFD_GETLK, lock) == -1)
 		fuse_reply_err(req, errno);
 	else
 		fuse_reply_lock(req, lock);
+	handle_put(fs, h);
 }
 
-/* A blocking lock (sleep) occupies this worker thread until granted. */
+/*
+ * A blocking lock (sleep) occupies this worker thread until granted, and
+ * keeps the handle's descriptor open meanwhile, even across a RELEASE.
+ */
 static void pd_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		     struct flock *lock, int sleep)
 {
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_handle *h = handle_get(fs, fi->fh, ino, HANDLE_FILE);
+	int err;
+
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
 	lock->l_pid = 0;
-	if (fcntl((int)fi->fh, sleep ? F_OFD_SETLKW : F_OFD_SETLK, lock) == -1)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, 0);
+	err = fcntl(h->fd, sleep ? F_OFD_SETLKW : F_OFD_SETLK, lock) == -1 ? errno : 0;
+	handle_put(fs, h);
+	fuse_reply_err(req, err);
 }
 
 static void pd_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
 {
-	fuse_reply_err(req, flock((int)fi->fh, op) == -1 ? errno : 0);
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_handle *h = handle_get(fs, fi->fh, ino, HANDLE_FILE);
+	int err;
+
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	err = flock(h->fd, op) == -1 ? errno : 0;
+	handle_put(fs, h);
+	fuse_reply_err(req, err);
 }
 
 /* ------------------------------------------------------------------------
@@ -1757,18 +2109,14 @@ static void pd_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, 
  */
 
 /*
- * A handle the client named must be a descriptor of this very inode, open
- * in a mode that allows the protection asked for. fh comes from the peer,
- * so it is checked, not trusted.
+ * The client named a handle: it must be a live file handle of this very
+ * inode (else EBADF), open in a mode that allows the protection asked for
+ * (else EACCES: a write-only descriptor cannot be mapped at all).
  */
-static int check_map_handle(const struct pd_inode *in, int fd, int prot)
+static int check_map_handle(const struct pd_handle *h, int prot)
 {
-	struct stat st;
-	int mode;
+	int mode = h->flags & O_ACCMODE;
 
-	if (fstat(fd, &st) == -1 || st.st_dev != in->dev || st.st_ino != in->ino)
-		return -EBADF;
-	mode = fcntl(fd, F_GETFL) & O_ACCMODE;
 	if (mode == O_WRONLY || ((prot & PROT_WRITE) && mode != O_RDWR))
 		return -EACCES;
 	return 0;
@@ -1784,11 +2132,17 @@ static int check_map_handle(const struct pd_inode *in, int fd, int prot)
  * when the file was opened; a mapping request comes from a page fault or
  * from the client's own housekeeping and has no caller worth checking. The
  * window keeps its own duplicate of the descriptor, so ours is closed again.
+ *
+ * Beyond what the library checked (doc/dax.md), the answers are: ESTALE for
+ * an inode we do not know, EINVAL for one that is not a regular file, EBADF
+ * for a handle that is not a live file handle of ino, EACCES for a handle
+ * whose open mode does not allow the protection.
  */
 static void pd_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, uint64_t len,
 			    uint64_t moffset, uint64_t flags, struct fuse_file_info *fi)
 {
 	struct pd_fs *fs = pd_fs(req);
+	struct pd_handle *h = NULL;
 	struct pd_inode *in;
 	bool writable = flags & FUSE_DAX_MAP_WRITE;
 	int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
@@ -1807,19 +2161,27 @@ static void pd_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, ui
 		err = -EINVAL;
 		goto out_put;
 	}
-	pthread_rwlock_rdlock(&in->extent_lock);
 	if (fi) {
-		fd = (int)fi->fh;
-		err = check_map_handle(in, fd, prot);
+		h = handle_get(fs, fi->fh, ino, HANDLE_FILE);
+		if (!h) {
+			err = -EBADF;
+			goto out_put;
+		}
+		err = check_map_handle(h, prot);
+		fd = h->fd;
 	} else {
 		fd = inode_open(fs, in, writable ? O_RDWR : O_RDONLY);
 		err = fd < 0 ? fd : 0;
 	}
-	if (!err)
+	if (!err) {
+		pthread_rwlock_rdlock(&in->extent_lock);
 		err = fuse_dax_window_map(fs->window, moffset, len, fd, in->nodeid, foffset,
 					  prot);
-	pthread_rwlock_unlock(&in->extent_lock);
-	if (!fi && fd >= 0)
+		pthread_rwlock_unlock(&in->extent_lock);
+	}
+	if (h)
+		handle_put(fs, h);
+	else if (fd >= 0)
 		close(fd);
 out_put:
 	inode_put(fs, in);
@@ -1827,16 +2189,19 @@ out_put:
 }
 
 /*
- * Unmap each range and report the first failure. A range with nothing
- * mapped (-ENOENT) is not a failure: the client wants it unmapped, and it
- * is. The window's own lock orders this against a setup of the same range;
- * no inode lock is needed, since an unmapped range exposes nothing.
+ * Unmap every range that has something mapped. A range with nothing mapped
+ * at all is an error of the client's (the Linux client removes only ranges
+ * it mapped): the others are still unmapped, and the answer is ENOENT,
+ * unless the window failed on a range, whose error comes first. The
+ * window's own lock orders this against a setup of the same range; no inode
+ * lock is needed, since an unmapped range exposes nothing.
  */
 static void pd_removemapping(fuse_req_t req, const struct fuse_dax_range *ranges,
 			     unsigned int count)
 {
 	struct pd_fs *fs = pd_fs(req);
 	int first_err = 0, ret;
+	bool unmapped_before = false;
 	unsigned int i;
 
 	if (!fs->window) {
@@ -1845,9 +2210,13 @@ static void pd_removemapping(fuse_req_t req, const struct fuse_dax_range *ranges
 	}
 	for (i = 0; i < count; i++) {
 		ret = fuse_dax_window_unmap(fs->window, ranges[i].moffset, ranges[i].len);
-		if (ret < 0 && ret != -ENOENT && first_err == 0)
+		if (ret == -ENOENT)
+			unmapped_before = true;
+		else if (ret < 0 && first_err == 0)
 			first_err = ret;
 	}
+	if (first_err == 0 && unmapped_before)
+		first_err = -ENOENT;
 	fuse_reply_err(req, -first_err);
 }
 
@@ -2100,6 +2469,13 @@ static int check_mountpoint(const char *mountpoint)
 		fprintf(stderr, "passthrough_dax: no mount point given (see --help)\n");
 		return -1;
 	}
+	/*
+	 * /dev/fd/N is a connection that is open already (a /dev/fuse fd, or
+	 * a socket a test or a VMM stand-in speaks the protocol on): the
+	 * library checks and takes it as it is.
+	 */
+	if (strncmp(mountpoint, "/dev/fd/", strlen("/dev/fd/")) == 0)
+		return 0;
 	if (stat(mountpoint, &st) == -1) {
 		fprintf(stderr, "passthrough_dax: mount point %s: %s\n", mountpoint,
 			strerror(errno));
@@ -2149,12 +2525,14 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts opts = { 0 };
 	struct pd_opts o = { 0 };
-	struct pd_fs fs = { .proc_fd = -1, .next_nodeid = FUSE_ROOT_ID + 1 };
+	struct pd_fs fs = { .proc_fd = -1, .next_nodeid = FUSE_ROOT_ID + 1,
+			    .next_fh = PD_FIRST_FH };
 	struct fuse_session *se = NULL;
 	uint64_t window_size = 0;
 	int ret = 1, err;
 
 	pthread_mutex_init(&fs.lock, NULL);
+	pthread_mutex_init(&fs.handle_lock, NULL);
 	fs.root.fd = -1;
 	if (fuse_opt_parse(&args, &o, pd_opt_spec, NULL) == -1)
 		goto out_args;
@@ -2217,6 +2595,10 @@ out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
 	fuse_session_destroy(se);
+	/* No request runs any more: close what the client left open or known. */
+	tdestroy(fs.handles, handle_free);
+	tdestroy(fs.by_host_id, tree_node_keep);
+	tdestroy(fs.by_nodeid, inode_close);
 out_window:
 	fuse_dax_window_destroy(fs.window);
 out_args:

@@ -418,6 +418,86 @@ def test_copy_file_range(pd):
 
 
 # --------------------------------------------------------------------------
+# Handles: the fh the kernel holds is an id in the daemon's handle table
+
+
+def daemon_fds_under(server, directory):
+    """How many of the daemon's descriptors name files in directory."""
+    fd_dir = f"/proc/{server.proc.pid}/fd"
+    count = 0
+    for name in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, name))
+        except FileNotFoundError:
+            continue
+        if os.path.dirname(target) == directory:
+            count += 1
+    return count
+
+
+def test_many_handles_each_reach_their_own_file(pd):
+    """64 files open at once, read and written in an interleaved order: every
+    handle reaches its own host file; closing them all releases every host
+    descriptor the handles held (the O_PATH inode descriptors stay)."""
+    names = [f"f{i:02d}" for i in range(64)]
+    for i, name in enumerate(names):
+        write_file(pd.s(name), f"file {i:02d} ".encode() * 100)
+    fds = [os.open(pd.m(name), os.O_RDWR) for name in names]
+    try:
+        held = daemon_fds_under(pd.server, pd.src)
+        # Each open file is one host descriptor, besides the inodes' O_PATH ones.
+        assert held >= 2 * len(names)
+        for i in list(range(0, 64, 2)) + list(range(1, 64, 2)):
+            assert os.pread(fds[i], 7, 0) == f"file {i:02d}".encode()
+            assert os.pwrite(fds[i], f"FILE {i:02d}".encode(), 0) == 7
+    finally:
+        for fd in reversed(fds):
+            os.close(fd)
+    for i, name in enumerate(names):
+        assert read_file(pd.s(name))[:13] == f"FILE {i:02d} file ".encode()
+    # RELEASE is asynchronous: wait (boundedly) until the daemon closed them.
+    deadline = time.monotonic() + 10
+    while daemon_fds_under(pd.server, pd.src) > held - len(names):
+        assert time.monotonic() < deadline, "the daemon kept released handles open"
+        time.sleep(0.05)
+
+
+def test_handles_from_many_threads(pd):
+    """Threads opening, reading, writing and closing at once (the daemon's
+    workers create and drop handles concurrently): no handle ever reaches
+    another thread's file."""
+    import threading
+
+    errors = []
+
+    def worker(n):
+        path = pd.m(f"t{n}")
+        try:
+            for round_ in range(40):
+                data = f"thread {n} round {round_}\n".encode()
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    os.write(fd, data)
+                    got = os.pread(fd, 100, 0)
+                finally:
+                    os.close(fd)
+                if got != data:
+                    errors.append((n, round_, got))
+                    return
+        except OSError as e:
+            errors.append((n, e))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for n in range(8):
+        assert read_file(pd.s(f"t{n}")) == f"thread {n} round 39\n".encode()
+
+
+# --------------------------------------------------------------------------
 # Locks, from two processes
 
 HOLDER = r"""

@@ -1,0 +1,730 @@
+"""passthrough_dax against a hostile client: the test plays the kernel over a
+socketpair (test/fusewire.py) and sends file handles and DAX mapping requests
+no honest kernel would. Every bad request must get its exact errno, never
+data of another file, and the daemon must keep serving; the good paths are
+checked through the DAX window itself (read and written in the daemon's
+memory with process_vm_readv/writev).
+
+PASSTHROUGH_DAX overrides the binary (default build/example/passthrough_dax).
+"""
+
+import ctypes
+import errno
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+import fusewire
+from conftest import example_binary
+from fusewire import NO_FH, SETUPMAPPING_FLAG_READ as RD, SETUPMAPPING_FLAG_WRITE as WR
+
+BINARY = os.environ.get("PASSTHROUGH_DAX", example_binary("passthrough_dax"))
+PAGE = os.sysconf("SC_PAGESIZE")
+WINDOW = 64 << 20
+MiB2 = 2 << 20
+INT_MAX = (1 << 31) - 1
+
+# ---------------------------------------------------------------------------
+# The daemon's memory, through process_vm_readv/writev
+
+
+class IoVec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+libc = ctypes.CDLL(None, use_errno=True)
+for _fn in (libc.process_vm_readv, libc.process_vm_writev):
+    _fn.argtypes = [ctypes.c_int, ctypes.POINTER(IoVec), ctypes.c_ulong,
+                    ctypes.POINTER(IoVec), ctypes.c_ulong, ctypes.c_ulong]
+    _fn.restype = ctypes.c_ssize_t
+
+
+def peek(pid, addr, size):
+    """size bytes at addr in process pid; OSError (EFAULT) if not readable."""
+    buf = ctypes.create_string_buffer(size)
+    local = IoVec(ctypes.cast(buf, ctypes.c_void_p), size)
+    remote = IoVec(addr, size)
+    n = libc.process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+    if n < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    assert n == size, f"short process_vm_readv: {n} of {size}"
+    return buf.raw
+
+
+def poke(pid, addr, data):
+    buf = ctypes.create_string_buffer(data, len(data))
+    local = IoVec(ctypes.cast(buf, ctypes.c_void_p), len(data))
+    remote = IoVec(addr, len(data))
+    n = libc.process_vm_writev(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+    if n < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    assert n == len(data), f"short process_vm_writev: {n} of {len(data)}"
+
+
+# ---------------------------------------------------------------------------
+# The daemon on a socketpair
+
+
+class Daemon:
+    def __init__(self, src, proc, conn, log_path):
+        self.src, self.proc, self.conn, self.log_path = src, proc, conn, log_path
+        self.window = None
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def s(self, name):
+        return os.path.join(self.src, name)
+
+    def window_base(self):
+        """The window's address, from the line lib/dax_local.c logs."""
+        m = re.search(r"DAX window: local, (\d+) bytes at (0x[0-9a-fA-F]+)", self.log())
+        assert m, f"no 'DAX window: local' line in the server's output:\n{self.log()}"
+        assert int(m.group(1)) == WINDOW
+        return int(m.group(2), 16)
+
+    def peek(self, moffset, size):
+        return peek(self.proc.pid, self.window_base() + moffset, size)
+
+    def poke(self, moffset, data):
+        poke(self.proc.pid, self.window_base() + moffset, data)
+
+    def shows_no_file_data(self, moffset, size):
+        """True when the window range is inaccessible (what an unmapped range
+        of the local window is) or reads as zeros."""
+        try:
+            return self.peek(moffset, size) == bytes(size)
+        except OSError as e:
+            assert e.errno == errno.EFAULT, e
+            return True
+
+    def fd_targets(self):
+        """{fd number: what it names} of the daemon's descriptors."""
+        out = {}
+        fd_dir = f"/proc/{self.proc.pid}/fd"
+        for name in os.listdir(fd_dir):
+            try:
+                out[int(name)] = os.readlink(os.path.join(fd_dir, name))
+            except FileNotFoundError:
+                pass
+        return out
+
+    def assert_alive(self):
+        """The process runs and answers a GETATTR of the root."""
+        assert self.proc.poll() is None, f"daemon exited {self.proc.returncode}:\n{self.log()}"
+        attr = self.conn.getattr(fusewire.ROOT_ID)
+        assert attr["mode"] & 0o170000 == 0o040000
+
+
+FILE_A = bytes(range(256)) * 32          # 8 KiB, two pages
+FILE_B = b"secret of b " * 1000           # another inode's data
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    if not os.access(BINARY, os.X_OK):
+        pytest.fail(f"{BINARY} is not built (run ninja -C build)")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(FILE_A)
+    (src / "b").write_bytes(FILE_B)
+    (src / "c").write_bytes(b"")
+    (src / "d").mkdir()
+    log_path = tmp_path / "server.log"
+    ours, theirs = fusewire.socketpair()
+    argv = [BINARY, "-f", "-o", f"source={src}", "-o", "dax=always",
+            "-o", "dax_window_size=64M", f"/dev/fd/{theirs.fileno()}"]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, pass_fds=[theirs.fileno()])
+    theirs.close()
+    conn = fusewire.FuseConn(ours)
+    d = Daemon(str(src), proc, conn, str(log_path))
+    try:
+        try:
+            init = conn.init()
+        except OSError as e:
+            proc.wait(timeout=5)
+            pytest.fail(f"INIT failed ({e}); the daemon exited {proc.returncode}:\n{d.log()}")
+        assert init["flags"] & fusewire.FUSE_MAP_ALIGNMENT, init
+        assert 1 << init["map_alignment"] == PAGE, init
+        yield d
+    finally:
+        conn.close()
+        try:
+            status = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"daemon did not exit when its connection closed:\n{d.log()}")
+    # Whatever the test sent, the end of the connection is a clean exit.
+    assert status == 0, f"daemon exited {status}:\n{d.log()}"
+
+
+class Files:
+    """Node ids of the fixture's files, looked up through the protocol."""
+
+    def __init__(self, d):
+        c = d.conn
+        self.a = c.lookup(fusewire.ROOT_ID, "a")["nodeid"]
+        self.b = c.lookup(fusewire.ROOT_ID, "b")["nodeid"]
+        self.c = c.lookup(fusewire.ROOT_ID, "c")["nodeid"]
+        self.d = c.lookup(fusewire.ROOT_ID, "d")["nodeid"]
+
+
+@pytest.fixture
+def files(daemon):
+    return Files(daemon)
+
+
+def expect_err(reply, err):
+    got, payload = reply
+    assert got == err, f"expected {errno.errorcode[err]}, got {fusewire.errno_name(got)}"
+    assert payload == b""
+
+
+def expect_ok(reply):
+    got, payload = reply
+    assert got == 0, f"expected success, got {fusewire.errno_name(got)}"
+    return payload
+
+
+def map_req(d, nodeid, fh=NO_FH, foffset=0, length=2 * PAGE, flags=RD, moffset=0):
+    return d.conn.setupmapping_request(nodeid, fh, foffset, length, flags, moffset)
+
+
+def good_mapping_shows_a(d, files, moffset=0):
+    """A good SETUPMAPPING succeeds and the window shows a's bytes."""
+    expect_ok(map_req(d, files.a, flags=RD, moffset=moffset))
+    assert d.peek(moffset, len(FILE_A)) == FILE_A
+
+
+# ---------------------------------------------------------------------------
+# SETUPMAPPING with handles
+
+
+def test_map_readonly_handle_asking_for_write_is_eacces(daemon, files):
+    d, c = daemon, daemon.conn
+    fh = c.open(files.a, os.O_RDONLY)
+    expect_err(map_req(d, files.a, fh, flags=RD | WR), errno.EACCES)
+    assert d.shows_no_file_data(0, 2 * PAGE)
+    # The same handle may map for reading.
+    expect_ok(map_req(d, files.a, fh, flags=RD))
+    assert d.peek(0, len(FILE_A)) == FILE_A
+    d.assert_alive()
+
+
+def test_map_writeonly_handle_is_eacces(daemon, files):
+    d, c = daemon, daemon.conn
+    fh = c.open(files.a, os.O_WRONLY)
+    expect_err(map_req(d, files.a, fh, flags=RD), errno.EACCES)
+    good_mapping_shows_a(d, files)
+    d.assert_alive()
+
+
+def test_map_handle_of_another_inode_is_ebadf(daemon, files):
+    d, c = daemon, daemon.conn
+    fh_b = c.open(files.b, os.O_RDWR)
+    expect_err(map_req(d, files.a, fh_b, flags=RD | WR), errno.EBADF)
+    # Nothing of b reached the window.
+    assert d.shows_no_file_data(0, 2 * PAGE)
+    fh_a = c.open(files.a, os.O_RDWR)
+    expect_ok(map_req(d, files.a, fh_a, flags=RD | WR))
+    assert d.peek(0, len(FILE_A)) == FILE_A
+    d.assert_alive()
+
+
+def test_map_released_handle_is_ebadf(daemon, files):
+    d, c = daemon, daemon.conn
+    fh = c.open(files.a, os.O_RDWR)
+    c.release(files.a, fh)
+    expect_err(map_req(d, files.a, fh), errno.EBADF)
+    # A second RELEASE of it is refused too.
+    expect_err(c.release_request(files.a, fh), errno.EBADF)
+    fh2 = c.open(files.a, os.O_RDWR)
+    assert fh2 != fh, "a released handle id was handed out again"
+    expect_ok(map_req(d, files.a, fh2))
+    assert d.peek(0, len(FILE_A)) == FILE_A
+    d.assert_alive()
+
+
+def hostile_fhs(d, victim_issued, other_path):
+    """Handle values a peer could forge: small integers, the daemon's real
+    descriptor numbers (its socket, another file's), the same numbers above
+    INT_MAX (which an (int) cast would truncate back to them) and a few large
+    ones; never one of the handles the test holds on the victim."""
+    fds = d.fd_targets()
+    other = [fd for fd, target in fds.items() if target == other_path]
+    assert other, f"the daemon holds no descriptor of {other_path}: {fds}"
+    sockets = [fd for fd, target in fds.items() if target.startswith("socket:")]
+    assert sockets, f"the daemon holds no socket: {fds}"
+    values = {0, 1, 2, INT_MAX, INT_MAX + 1, 1 << 63, NO_FH - 1}
+    for fd in set(fds) | set(other) | set(sockets):
+        values |= {fd, (1 << 32) | fd, (0xFFFFFFFF << 32) | fd}
+    values -= set(victim_issued)
+    values.discard(NO_FH)
+    return sorted(values)
+
+
+def test_map_forged_handles_are_ebadf(daemon, files):
+    d, c = daemon, daemon.conn
+    fh_b = c.open(files.b, os.O_RDWR)      # gives the daemon a descriptor of b
+    values = hostile_fhs(d, [], d.s("b"))
+    values.append(fh_b)                    # b's own handle, on a
+    for fh in values:
+        expect_err(map_req(d, files.a, fh, flags=RD | WR), errno.EBADF)
+    assert d.shows_no_file_data(0, 2 * PAGE)
+    good_mapping_shows_a(d, files)
+    d.assert_alive()
+
+
+def test_map_directory_handle_and_inode(daemon, files):
+    d, c = daemon, daemon.conn
+    dir_fh = c.opendir(files.d)
+    # A directory's handle on a file inode: not a handle of that file.
+    expect_err(map_req(d, files.a, dir_fh), errno.EBADF)
+    # A directory inode cannot be mapped, with or without its handle.
+    expect_err(map_req(d, files.d, dir_fh), errno.EINVAL)
+    expect_err(map_req(d, files.d), errno.EINVAL)
+    expect_err(map_req(d, fusewire.ROOT_ID), errno.EINVAL)
+    good_mapping_shows_a(d, files)
+    d.assert_alive()
+
+
+@pytest.mark.parametrize("nodeid", [0xdead, 1 << 40, NO_FH])
+def test_map_unknown_inode_is_estale(daemon, files, nodeid):
+    d = daemon
+    expect_err(map_req(d, nodeid), errno.ESTALE)
+    good_mapping_shows_a(d, files)
+    d.assert_alive()
+
+
+def test_map_forgotten_inode_is_estale(daemon, files):
+    d, c = daemon, daemon.conn
+    c.forget(files.b, 1)
+    expect_err(map_req(d, files.b), errno.ESTALE)
+    good_mapping_shows_a(d, files)
+    d.assert_alive()
+
+
+# ---------------------------------------------------------------------------
+# SETUPMAPPING arguments (doc/dax.md, "What the library validates")
+
+BAD_MAPPINGS = {
+    "moffset_at_window_end": (dict(moffset=WINDOW), errno.ERANGE),
+    "moffset_far_beyond": (dict(moffset=1 << 62), errno.ERANGE),
+    "len_beyond_window": (dict(moffset=WINDOW - PAGE, length=2 * PAGE), errno.ERANGE),
+    "len_larger_than_window": (dict(length=WINDOW + PAGE), errno.ERANGE),
+    "moffset_plus_len_overflows": (dict(moffset=PAGE, length=(1 << 64) - PAGE), errno.ERANGE),
+    "foffset_plus_len_overflows": (dict(foffset=(1 << 64) - PAGE), errno.EOVERFLOW),
+    "foffset_beyond_off_t": (dict(foffset=(1 << 63) - PAGE), errno.EOVERFLOW),
+    "unaligned_moffset": (dict(moffset=512), errno.EINVAL),
+    "unaligned_foffset": (dict(foffset=100), errno.EINVAL),
+    "unaligned_len": (dict(length=PAGE + 1), errno.EINVAL),
+    "zero_len": (dict(length=0), errno.EINVAL),
+    "unknown_flag": (dict(flags=RD | (1 << 2)), errno.EINVAL),
+    "high_flag": (dict(flags=RD | (1 << 63)), errno.EINVAL),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MAPPINGS))
+def test_map_bad_arguments(daemon, files, case):
+    d = daemon
+    args, err = BAD_MAPPINGS[case]
+    expect_err(map_req(d, files.a, **args), err)
+    assert d.shows_no_file_data(0, 2 * PAGE)
+    good_mapping_shows_a(d, files)
+    d.assert_alive()
+
+
+def test_map_last_window_page_is_accepted(daemon, files):
+    """The bound is exact: the window's last page maps."""
+    d = daemon
+    expect_ok(map_req(d, files.a, length=PAGE, moffset=WINDOW - PAGE))
+    assert d.peek(WINDOW - PAGE, PAGE) == FILE_A[:PAGE]
+    d.assert_alive()
+
+
+# ---------------------------------------------------------------------------
+# REMOVEMAPPING
+
+
+def test_removemapping_never_mapped_is_enoent(daemon, files):
+    d, c = daemon, daemon.conn
+    expect_err(c.removemapping_request([(0, MiB2)]), errno.ENOENT)
+    expect_err(c.removemapping_request([(WINDOW - PAGE, PAGE), (4 * MiB2, MiB2)]),
+               errno.ENOENT)
+    good_mapping_shows_a(d, files)
+    expect_ok(c.removemapping_request([(0, 2 * PAGE)]))
+    assert d.shows_no_file_data(0, len(FILE_A))
+    d.assert_alive()
+
+
+def test_removemapping_mixed_unmaps_what_is_mapped_then_enoent(daemon, files):
+    d, c = daemon, daemon.conn
+    good_mapping_shows_a(d, files, moffset=0)
+    good_mapping_shows_a(d, files, moffset=MiB2)
+    expect_err(c.removemapping_request([(0, 2 * PAGE), (8 * MiB2, PAGE),
+                                        (MiB2, 2 * PAGE)]), errno.ENOENT)
+    # Both mapped ranges went, despite the never-mapped one between them.
+    assert d.shows_no_file_data(0, len(FILE_A))
+    assert d.shows_no_file_data(MiB2, len(FILE_A))
+    d.assert_alive()
+
+
+BAD_REMOVALS = {
+    "count_0": (dict(ranges=[], count=0), errno.EINVAL),
+    "count_257": (dict(ranges=[(i * PAGE, PAGE) for i in range(257)]), errno.EINVAL),
+    "count_says_2_sends_1": (dict(ranges=[(0, PAGE)], count=2), errno.EINVAL),
+    "count_says_1_sends_2": (dict(ranges=[(0, PAGE), (PAGE, PAGE)], count=1), errno.EINVAL),
+    "trailing_bytes": (dict(ranges=[(0, PAGE)], extra=b"\0" * 8), errno.EINVAL),
+    "count_huge": (dict(ranges=[(0, PAGE)], count=0xFFFFFFFF), errno.EINVAL),
+    "zero_len": (dict(ranges=[(0, 0)]), errno.EINVAL),
+    "unaligned": (dict(ranges=[(100, PAGE)]), errno.EINVAL),
+    "outside_window": (dict(ranges=[(WINDOW, PAGE)]), errno.ERANGE),
+    "overflowing": (dict(ranges=[(PAGE, (1 << 64) - PAGE)]), errno.ERANGE),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_REMOVALS))
+def test_removemapping_bad_requests(daemon, files, case):
+    d, c = daemon, daemon.conn
+    good_mapping_shows_a(d, files)
+    kwargs, err = BAD_REMOVALS[case]
+    expect_err(c.removemapping_request(**kwargs), err)
+    # A refused request removed nothing.
+    assert d.peek(0, len(FILE_A)) == FILE_A
+    expect_ok(c.removemapping_request([(0, 2 * PAGE)]))
+    assert d.shows_no_file_data(0, len(FILE_A))
+    d.assert_alive()
+
+
+def test_removemapping_256_entries_is_accepted(daemon, files):
+    d, c = daemon, daemon.conn
+    good_mapping_shows_a(d, files)
+    ranges = [(0, 2 * PAGE)] + [(MiB2 + i * PAGE, PAGE) for i in range(255)]
+    # 255 of them were never mapped: ENOENT, but the first is unmapped.
+    expect_err(c.removemapping_request(ranges), errno.ENOENT)
+    assert d.shows_no_file_data(0, len(FILE_A))
+    d.assert_alive()
+
+
+# ---------------------------------------------------------------------------
+# READ, WRITE and the other handle users
+
+
+def test_read_write_with_forged_handles(daemon, files):
+    d, c = daemon, daemon.conn
+    fh_a = c.open(files.a, os.O_RDWR)
+    fh_b = c.open(files.b, os.O_RDWR)
+    values = hostile_fhs(d, [fh_a], d.s("b"))
+    values.append(fh_b)
+    for fh in values:
+        err, payload = c.read_request(files.a, fh, 0, 4096)
+        assert FILE_B[:12] not in payload
+        assert (err, payload) == (errno.EBADF, b""), f"READ with fh {fh:#x}"
+        expect_err(c.write_request(files.a, fh, 0, b"forged"), errno.EBADF)
+        expect_err(c.flush_request(files.a, fh), errno.EBADF)
+        expect_err(c.fsync_request(files.a, fh), errno.EBADF)
+        expect_err(c.getattr_request(files.a, fh), errno.EBADF)
+    with open(d.s("a"), "rb") as f:
+        assert f.read() == FILE_A
+    with open(d.s("b"), "rb") as f:
+        assert f.read() == FILE_B
+    # The real handles still work, each on its own file.
+    assert c.read(files.a, fh_a, 0, 16) == FILE_A[:16]
+    assert c.read(files.b, fh_b, 0, 16) == FILE_B[:16]
+    assert c.write(files.a, fh_a, 0, b"good") == 4
+    with open(d.s("a"), "rb") as f:
+        assert f.read(8) == b"good" + FILE_A[4:8]
+    assert c.getattr(files.a, fh_a)["size"] == len(FILE_A)
+    d.assert_alive()
+
+
+def test_released_handle_reads_nothing(daemon, files):
+    d, c = daemon, daemon.conn
+    fh = c.open(files.a, os.O_RDONLY)
+    assert c.read(files.a, fh, 0, 4) == FILE_A[:4]
+    c.release(files.a, fh)
+    expect_err(c.read_request(files.a, fh, 0, 4), errno.EBADF)
+    fh2 = c.open(files.a, os.O_RDONLY)
+    assert c.read(files.a, fh2, 0, 4) == FILE_A[:4]
+    d.assert_alive()
+
+
+def test_release_of_another_inodes_handle_is_refused(daemon, files):
+    """RELEASE names the inode too: a handle of b released as a's is
+    refused, and b's handle keeps working."""
+    d, c = daemon, daemon.conn
+    fh_b = c.open(files.b, os.O_RDONLY)
+    expect_err(c.release_request(files.a, fh_b), errno.EBADF)
+    assert c.read(files.b, fh_b, 0, 12) == FILE_B[:12]
+    c.release(files.b, fh_b)
+    d.assert_alive()
+
+
+def test_directory_handle_used_for_file_ops(daemon, files):
+    d, c = daemon, daemon.conn
+    dir_fh = c.opendir(files.d)
+    # On the directory itself and on a file: a directory handle is no file handle.
+    for nodeid in (files.d, files.a):
+        expect_err(c.read_request(nodeid, dir_fh, 0, 4096), errno.EBADF)
+        expect_err(c.write_request(nodeid, dir_fh, 0, b"x"), errno.EBADF)
+        expect_err(c.release_request(nodeid, dir_fh), errno.EBADF)
+    # And a file handle is no directory handle.
+    fh_a = c.open(files.a, os.O_RDONLY)
+    expect_err(c.read_request(files.d, fh_a, 0, 4096, opcode=fusewire.READDIR), errno.EBADF)
+    expect_err(c.read_request(files.a, fh_a, 0, 4096, opcode=fusewire.READDIR), errno.EBADF)
+    expect_err(c.fsync_request(files.d, fh_a, opcode=fusewire.FSYNCDIR), errno.EBADF)
+    expect_err(c.release_request(files.d, fh_a, opcode=fusewire.RELEASEDIR), errno.EBADF)
+    # Both still work for what they are.
+    listing = expect_ok(c.read_request(files.d, dir_fh, 0, 4096, opcode=fusewire.READDIR))
+    assert b".." in listing
+    assert c.read(files.a, fh_a, 0, 8) == FILE_A[:8]
+    c.release(files.d, dir_fh, opcode=fusewire.RELEASEDIR)
+    c.release(files.a, fh_a)
+    d.assert_alive()
+
+
+def test_readdir_with_forged_handles(daemon, files):
+    d, c = daemon, daemon.conn
+    dir_fh = c.opendir(files.d)
+    values = hostile_fhs(d, [dir_fh], d.s("b"))
+    for fh in values:
+        expect_err(c.read_request(files.d, fh, 0, 4096, opcode=fusewire.READDIR), errno.EBADF)
+        expect_err(c.release_request(files.d, fh, opcode=fusewire.RELEASEDIR), errno.EBADF)
+    assert b".." in expect_ok(c.read_request(files.d, dir_fh, 0, 4096,
+                                             opcode=fusewire.READDIR))
+    d.assert_alive()
+
+
+F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
+SEEK_DATA = 3
+FALLOC_FL_KEEP_SIZE = 1
+
+# Every other request that carries a file handle, on file a with handle fh.
+# t has the connection (c), the files (f) and good handles of b and c.
+HANDLE_OPS = {
+    "flush": lambda t, fh: t.c.flush_request(t.f.a, fh),
+    "fsync": lambda t, fh: t.c.fsync_request(t.f.a, fh),
+    "getattr_fh": lambda t, fh: t.c.getattr_request(t.f.a, fh),
+    "statx_fh": lambda t, fh: t.c.statx_request(t.f.a, fh),
+    "setattr_fh_size": lambda t, fh: t.c.setattr_request(
+        t.f.a, fusewire.FATTR_FH | fusewire.FATTR_SIZE, fh, size=PAGE),
+    "setattr_fh_mode": lambda t, fh: t.c.setattr_request(
+        t.f.a, fusewire.FATTR_FH | fusewire.FATTR_MODE, fh, mode=0o100600),
+    "fallocate": lambda t, fh: t.c.fallocate_request(t.f.a, fh, 0, 4 * len(FILE_A),
+                                                     FALLOC_FL_KEEP_SIZE),
+    "lseek": lambda t, fh: t.c.lseek_request(t.f.a, fh, 0, SEEK_DATA),
+    "getlk": lambda t, fh: t.c.lk_request(fusewire.GETLK, t.f.a, fh, F_WRLCK),
+    "setlk": lambda t, fh: t.c.lk_request(fusewire.SETLK, t.f.a, fh, F_WRLCK),
+    "setlkw": lambda t, fh: t.c.lk_request(fusewire.SETLKW, t.f.a, fh, F_RDLCK),
+    "flock": lambda t, fh: t.c.lk_request(fusewire.SETLK, t.f.a, fh, F_WRLCK,
+                                          lk_flags=fusewire.FUSE_LK_FLOCK),
+    # copy_file_range checks both handles, each against its own inode.
+    "copy_file_range_in": lambda t, fh: t.c.copy_file_range_request(
+        t.f.a, fh, 0, t.f.c, t.fh_c, 0, 64),
+    "copy_file_range_out": lambda t, fh: t.c.copy_file_range_request(
+        t.f.b, t.fh_b, 0, t.f.a, fh, 0, 64),
+}
+
+
+class OpContext:
+    def __init__(self, d, files):
+        self.c, self.f = d.conn, files
+        self.fh_b = d.conn.open(files.b, os.O_RDWR)
+        self.fh_c = d.conn.open(files.c, os.O_RDWR)
+
+
+@pytest.mark.parametrize("op", sorted(HANDLE_OPS))
+def test_every_handle_op_refuses_forged_handles(daemon, files, op):
+    """A forged fh (small integers, the daemon's own descriptor numbers,
+    those above INT_MAX, b's handle, a directory's handle) on file a is
+    EBADF and changes nothing on the host; a's own handle then works."""
+    d = daemon
+    t = OpContext(d, files)
+    fh_a = d.conn.open(files.a, os.O_RDWR)
+    dir_fh = d.conn.opendir(files.d)
+    values = hostile_fhs(d, [fh_a], d.s("b"))
+    for fh in values + [t.fh_b, t.fh_c, dir_fh]:
+        err, _ = HANDLE_OPS[op](t, fh)
+        assert err == errno.EBADF, f"{op} with fh {fh:#x}: {fusewire.errno_name(err)}"
+    for name, data in (("a", FILE_A), ("b", FILE_B), ("c", b"")):
+        with open(d.s(name), "rb") as f:
+            assert f.read() == data, f"{op} with a forged handle changed {name}"
+    assert os.stat(d.s("a")).st_mode & 0o777 == 0o644
+    err, _ = HANDLE_OPS[op](t, fh_a)
+    assert err == 0, f"{op} with a's own handle: {fusewire.errno_name(err)}"
+    d.assert_alive()
+
+
+def test_copy_file_range_handles_match_their_inodes(daemon, files):
+    """Each side's handle must be that side's: swapped handles are EBADF,
+    the right ones copy."""
+    d, c = daemon, daemon.conn
+    fh_a = c.open(files.a, os.O_RDWR)
+    fh_c = c.open(files.c, os.O_RDWR)
+    expect_err(c.copy_file_range_request(files.a, fh_c, 0, files.c, fh_a, 0, 64), errno.EBADF)
+    expect_err(c.copy_file_range_request(files.a, fh_a, 0, files.c, fh_a, 0, 64), errno.EBADF)
+    with open(d.s("c"), "rb") as f:
+        assert f.read() == b""
+    payload = expect_ok(c.copy_file_range_request(files.a, fh_a, 0, files.c, fh_c, 0, 64))
+    assert int.from_bytes(payload[:4], "little") == 64
+    with open(d.s("c"), "rb") as f:
+        assert f.read() == FILE_A[:64]
+    d.assert_alive()
+
+
+def host_io_fds(d, path):
+    """The daemon's descriptors of path that can do I/O (not O_PATH)."""
+    out = []
+    for fd, target in d.fd_targets().items():
+        if target != path:
+            continue
+        try:
+            with open(f"/proc/{d.proc.pid}/fdinfo/{fd}") as f:
+                info = f.read()
+        except FileNotFoundError:
+            continue
+        flags = int(re.search(r"^flags:\s*([0-7]+)", info, re.M).group(1), 8)
+        if not flags & O_PATH:
+            out.append(fd)
+    return out
+
+
+O_PATH = 0o10000000
+
+
+def test_release_racing_reads(daemon, files):
+    """READs and a RELEASE of the same handle in flight at once (the daemon
+    is multi-threaded): every READ gets a's bytes or EBADF, never anything
+    else; once all are answered the handle is gone and its descriptor
+    closed."""
+    d, c = daemon, daemon.conn
+    big = os.urandom(1 << 20)
+    with open(d.s("a"), "wb") as f:
+        f.write(big)
+    chunk = 64 << 10     # a reply must fit one socket message
+    for _ in range(5):
+        fh = c.open(files.a, os.O_RDONLY)
+        assert host_io_fds(d, d.s("a")), "the open handle holds no descriptor of a"
+        offsets = [(i % 16) * chunk for i in range(24)]
+        reads = {}
+        for i, off in enumerate(offsets):
+            if i == len(offsets) // 2:
+                release = c.release_request(files.a, fh, reply=False)
+            reads[c.read_request(files.a, fh, off, chunk, reply=False)] = off
+        replies = c.recv_replies(list(reads) + [release])
+        assert replies.pop(release) == (0, b"")
+        # Workers run them in any order: each READ is a's bytes or EBADF.
+        for u, off in reads.items():
+            err, payload = replies[u]
+            assert (err, payload) in ((0, big[off:off + chunk]), (errno.EBADF, b"")), \
+                f"read at {off}: {fusewire.errno_name(err)}, {len(payload)} bytes"
+        expect_err(c.read_request(files.a, fh, 0, 16), errno.EBADF)
+        # The last reader drops its reference just after its reply is sent.
+        deadline = time.monotonic() + 5
+        while host_io_fds(d, d.s("a")):
+            assert time.monotonic() < deadline, "a released handle's descriptor stayed open"
+            time.sleep(0.01)
+    d.assert_alive()
+
+
+# ---------------------------------------------------------------------------
+# Good paths through the window
+
+
+def test_map_without_handle_read_write_through_window(daemon, files):
+    """SETUPMAPPING fh=(u64)-1 READ|WRITE (what Linux sends): the window
+    shows the host file, a store through it reaches the host file after
+    FSYNC, and REMOVEMAPPING takes the file out of the window."""
+    d, c = daemon, daemon.conn
+    moffset = 3 * MiB2
+    expect_ok(map_req(d, files.a, NO_FH, 0, MiB2, RD | WR, moffset))
+    assert d.peek(moffset, len(FILE_A)) == FILE_A
+    # Past EOF, inside the mapping: zeros, never a SIGBUS for us.
+    assert d.peek(moffset + len(FILE_A), PAGE) == bytes(PAGE)
+    d.poke(moffset + 100, b"written via DAX!")
+    fh = c.open(files.a, os.O_RDWR)
+    expect_ok(c.fsync_request(files.a, fh))
+    with open(d.s("a"), "rb") as f:
+        host = f.read()
+    assert host == FILE_A[:100] + b"written via DAX!" + FILE_A[116:]
+    # A write through the protocol shows in the window too (shared page cache).
+    assert c.write(files.a, fh, 0, b"WRITE") == 5
+    assert d.peek(moffset, 5) == b"WRITE"
+    expect_ok(c.removemapping_request([(moffset, MiB2)]))
+    assert d.shows_no_file_data(moffset, len(FILE_A))
+    expect_err(c.removemapping_request([(moffset, MiB2)]), errno.ENOENT)
+    d.assert_alive()
+
+
+def test_read_only_mapping_refuses_stores(daemon, files):
+    d = daemon
+    expect_ok(map_req(d, files.a, NO_FH, 0, 2 * PAGE, RD, 0))
+    with pytest.raises(OSError) as e:
+        d.poke(0, b"nope")
+    assert e.value.errno == errno.EFAULT
+    with open(d.s("a"), "rb") as f:
+        assert f.read() == FILE_A
+    d.assert_alive()
+
+
+def test_map_with_rdwr_handle_then_upgrade_in_place(daemon, files):
+    """Read-only first, then READ|WRITE over the same range (the Linux
+    client's upgrade on a write fault): the second replaces the first."""
+    d, c = daemon, daemon.conn
+    fh = c.open(files.a, os.O_RDWR)
+    expect_ok(map_req(d, files.a, fh, 0, 2 * PAGE, RD, 0))
+    expect_ok(map_req(d, files.a, fh, 0, 2 * PAGE, RD | WR, 0))
+    d.poke(PAGE, b"upgraded")
+    expect_ok(c.fsync_request(files.a, fh))
+    with open(d.s("a"), "rb") as f:
+        assert f.read()[PAGE:PAGE + 8] == b"upgraded"
+    d.assert_alive()
+
+
+def test_created_file_handle_maps(daemon, files):
+    d, c = daemon, daemon.conn
+    entry, fh = c.create(fusewire.ROOT_ID, "new", os.O_RDWR)
+    assert c.write(entry["nodeid"], fh, 0, b"fresh" * 1000) == 5000
+    expect_ok(map_req(d, entry["nodeid"], fh, 0, 2 * PAGE, RD | WR, 0))
+    assert d.peek(0, 5000) == b"fresh" * 1000
+    # a's handle cannot map the new file, nor the new handle a.
+    fh_a = c.open(files.a, os.O_RDWR)
+    expect_err(map_req(d, entry["nodeid"], fh_a, flags=RD), errno.EBADF)
+    expect_err(map_req(d, files.a, fh, flags=RD), errno.EBADF)
+    d.assert_alive()
+
+
+# ---------------------------------------------------------------------------
+# The end of the connection
+
+
+def test_closing_the_connection_ends_the_daemon_cleanly(daemon, files):
+    d, c = daemon, daemon.conn
+    fh = c.open(files.a, os.O_RDWR)
+    expect_ok(map_req(d, files.a, fh, 0, 2 * PAGE, RD | WR, 0))
+    c.close()
+    try:
+        status = d.proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"daemon still running 5 s after its connection closed:\n{d.log()}")
+    assert status == 0, d.log()
+    assert "DAX window: local" in d.log()
+
+
+def test_destroy_then_close(daemon, files):
+    d, c = daemon, daemon.conn
+    good_mapping_shows_a(d, files)
+    expect_ok(c.destroy())
+    # DESTROY dropped every mapping.
+    assert d.shows_no_file_data(0, len(FILE_A))
+    c.close()
+    assert d.proc.wait(timeout=5) == 0, d.log()
