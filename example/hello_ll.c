@@ -181,6 +181,24 @@ static const struct fuse_lowlevel_ops hello_ops = {
 	.read = hello_read,
 };
 
+/* 0 if path is something other than a directory, after saying so on
+ * stderr; else 1. A path we cannot stat passes: mounting reports why it
+ * fails. "/dev/fd/N" (an fd a mount helper passed down) always passes. */
+static int mountpoint_is_dir(const char *path)
+{
+	struct stat st;
+
+	if (strncmp(path, "/dev/fd/", strlen("/dev/fd/")) == 0 ||
+	    stat(path, &st) != 0)
+		return 1;
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "hello_ll: bad mount point `%s': %s\n", path,
+			strerror(ENOTDIR));
+		return 0;
+	}
+	return 1;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -210,6 +228,11 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 
+	/* Our root is a directory: the kernel takes the root's type from the
+	 * mount point, so a file there would make every access fail (EIO). */
+	if (!mountpoint_is_dir(opts.mountpoint))
+		goto out_args;
+
 	se = fuse_session_new(&args, &hello_ops, sizeof(hello_ops), NULL);
 	if (!se)
 		goto out_args;
@@ -219,7 +242,10 @@ int main(int argc, char *argv[])
 		goto out_session;
 	if (fuse_session_mount(se, opts.mountpoint) != 0)
 		goto out_signals;
-	fuse_daemonize(opts.foreground);
+	/* Mounted: only now may the parent exit (with 0) if we go to the
+	 * background, so whoever started us can use the mount at once. */
+	if (fuse_daemonize(opts.foreground) != 0)
+		goto out_unmount;
 
 	/* Serve requests until the file system is unmounted or signalled.
 	 * This file system keeps no state, so many threads are safe. */
@@ -232,6 +258,7 @@ int main(int argc, char *argv[])
 			goto out_unmount;
 		fuse_loop_cfg_set_clone_fd(config, opts.clone_fd);
 		fuse_loop_cfg_set_max_threads(config, opts.max_threads);
+		fuse_loop_cfg_set_idle_threads(config, opts.max_idle_threads);
 		ret = fuse_session_loop_mt(se, config);
 		fuse_loop_cfg_destroy(config);
 	}

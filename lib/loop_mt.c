@@ -1,8 +1,8 @@
 /*
  * The multi-threaded request loop. Workers receive and process requests;
  * a worker that takes the last idle slot starts another (up to max_threads),
- * and a worker finding too many idle peers (more than max_idle_threads)
- * exits. With clone_fd each worker reads its own cloned channel.
+ * and a worker about to wait while max_idle_threads peers already wait
+ * exits instead. With clone_fd each worker reads its own cloned channel.
  */
 #include "fuse_i.h"
 
@@ -31,6 +31,12 @@ struct mt_loop {
 	struct mt_worker *workers;
 	unsigned int nworkers;
 	unsigned int nidle;
+	/*
+	 * Workers that left the pool but may not have ended yet. A new worker
+	 * starts only after they are joined, so the threads that exist never
+	 * outnumber max_threads.
+	 */
+	struct mt_worker *departed;
 	sem_t finished;
 };
 
@@ -91,14 +97,37 @@ static void mt_unlink(struct mt_loop *mt, struct mt_worker *w)
 	mt->nworkers--;
 }
 
-static void mt_worker_free(struct mt_worker *w)
+/* Give back a worker's channel and buffer (the thread no longer uses them). */
+static void mt_worker_release(struct mt_worker *w)
 {
 	struct fuse_session *se = w->mt->se;
 
-	if (w->ch != &se->master)
+	if (w->ch && w->ch != &se->master)
 		se->tp->release(w->ch);
+	w->ch = NULL;
 	free(w->buf);
+	w->buf = NULL;
+}
+
+static void mt_worker_free(struct mt_worker *w)
+{
+	mt_worker_release(w);
 	free(w);
+}
+
+/*
+ * Join the workers that left the pool and free their slots. Called with
+ * mt->lock held, which is safe: a departed worker never takes it again.
+ */
+static void mt_reap_departed(struct mt_loop *mt)
+{
+	while (mt->departed) {
+		struct mt_worker *w = mt->departed;
+
+		mt->departed = w->next;
+		pthread_join(w->thread, NULL);
+		mt_worker_free(w);
+	}
 }
 
 static int mt_start_worker(struct mt_loop *mt);
@@ -115,8 +144,15 @@ static ssize_t mt_receive(struct mt_worker *w)
 	return res;
 }
 
-/* Returns true when this worker should exit because too many are idle. */
-static bool mt_too_many_idle(struct mt_loop *mt, struct mt_worker *w)
+/*
+ * Called before each receive: count this worker idle, or, when
+ * max_idle_threads peers already wait, take it out of the pool instead. The
+ * test and the count share one critical section, so idle workers never
+ * outnumber the limit (the last worker always stays). A leaving worker
+ * gives its channel back at once and waits on the departed list to be
+ * joined; after unlocking it must touch nothing of the loop.
+ */
+static bool mt_enter_idle(struct mt_loop *mt, struct mt_worker *w)
 {
 	bool leave = false;
 
@@ -124,8 +160,13 @@ static bool mt_too_many_idle(struct mt_loop *mt, struct mt_worker *w)
 	if (mt->nidle >= mt->cfg.max_idle_threads && mt->nworkers > 1 &&
 	    !fuse_session_exited(mt->se)) {
 		mt_unlink(mt, w);
-		pthread_detach(w->thread);
+		mt_worker_release(w);
+		w->prev = NULL;
+		w->next = mt->departed;
+		mt->departed = w;
 		leave = true;
+	} else {
+		mt->nidle++;
 	}
 	pthread_mutex_unlock(&mt->lock);
 	return leave;
@@ -141,16 +182,19 @@ static void *mt_worker_main(void *arg)
 	while (!fuse_session_exited(se)) {
 		ssize_t res;
 
-		pthread_mutex_lock(&mt->lock);
-		mt->nidle++;
-		pthread_mutex_unlock(&mt->lock);
+		if (mt_enter_idle(mt, w))
+			return NULL;
 
 		res = mt_receive(w);
 
 		pthread_mutex_lock(&mt->lock);
 		mt->nidle--;
-		if (res > 0 && mt->nidle == 0 && mt->nworkers < mt->cfg.max_threads)
-			mt_start_worker(mt);
+		if (res > 0 && mt->nidle == 0) {
+			/* Nobody left to take the next request: add a worker. */
+			mt_reap_departed(mt);
+			if (mt->nworkers < mt->cfg.max_threads)
+				mt_start_worker(mt);
+		}
 		pthread_mutex_unlock(&mt->lock);
 
 		if (fuse_session_exited(se))
@@ -162,10 +206,6 @@ static void *mt_worker_main(void *arg)
 			break;
 		}
 		session_process(se, w->ch, w->buf, (size_t)res);
-		if (mt_too_many_idle(mt, w)) {
-			mt_worker_free(w);
-			return NULL;
-		}
 	}
 	fuse_session_exit(se);
 	sem_post(&mt->finished);
@@ -254,6 +294,9 @@ static void mt_stop_workers(struct mt_loop *mt)
 		pthread_join(w->thread, NULL);
 		mt_worker_free(w);
 	}
+	pthread_mutex_lock(&mt->lock);
+	mt_reap_departed(mt);
+	pthread_mutex_unlock(&mt->lock);
 }
 
 int fuse_session_loop_mt_312(struct fuse_session *se, struct fuse_loop_config *config)

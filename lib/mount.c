@@ -8,12 +8,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mntent.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,12 +26,16 @@
 #define MOUNT_COMMFD_ENV "_FUSE_COMMFD"
 #define MOUNT_DEFAULT_SOURCE "fusedax"
 
-/* A running fusermount3 that unmounts when its socket closes. */
+/*
+ * A process that unmounts when its socket or pipe closes: fusermount3 with
+ * auto_unmount, or our own watcher (see spawn_watcher()).
+ */
 struct mount_helper {
 	struct mount_helper *next;
 	int fuse_fd;	/* the mount's /dev/fuse fd, the lookup key */
-	int sock;	/* our end; closing it tells fusermount3 to unmount */
+	int sock;	/* our end; closing it tells the helper to unmount */
 	pid_t pid;
+	bool watcher;	/* ours: a byte before the close says "don't" */
 };
 
 /* Helpers live outside the const options they were started for. */
@@ -592,7 +600,7 @@ static char *helper_opts(const struct mount_opts *mo)
 }
 
 static int remember_helper(const struct mount_opts *mo, int fuse_fd,
-			   int sock, pid_t pid)
+			   int sock, pid_t pid, bool watcher)
 {
 	struct mount_helper *h = malloc(sizeof(*h));
 
@@ -600,9 +608,117 @@ static int remember_helper(const struct mount_opts *mo, int fuse_fd,
 		return -ENOMEM;
 	*h = (struct mount_helper){ .next = mo->live->helpers,
 				    .fuse_fd = fuse_fd, .sock = sock,
-				    .pid = pid };
+				    .pid = pid, .watcher = watcher };
 	mo->live->helpers = h;
 	return 0;
+}
+
+/*
+ * The watcher's life, in a child of fork(): async-signal-safe calls only.
+ * It keeps no descriptor but its pipe (a /dev/fuse fd kept here would keep
+ * a dead server's connection alive), waits for the pipe to end, and then,
+ * unless it was sent a byte first, unmounts with argv ("fusermount3 -u -q
+ * -z -- MOUNTPOINT") if the mount point still shows a dead connection:
+ * statfs() always asks the server, so ENOTCONN (or ECONNABORTED) means
+ * exactly that, and a live file system mounted there since is left alone.
+ */
+static void __attribute__((noreturn))
+watcher_main(int rfd, const char *helper, char *const argv[],
+	     const char *mountpoint)
+{
+	extern char **environ;
+	static const int sigs[] = { SIGHUP, SIGINT, SIGTERM, SIGPIPE };
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	struct statfs sfs;
+	sigset_t none;
+	ssize_t n;
+	char byte;
+	int null;
+
+	/* Not in the server's process group: a terminal's ^C is not for us. */
+	setsid();
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+	}
+	if (rfd > 3)
+		close_range(3, rfd - 1, 0);
+	close_range(rfd + 1, ~0U, 0);
+	do
+		n = read(rfd, &byte, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 0)
+		_exit(0);
+	/* ECONNABORTED: asked while the dead server's fd was being released. */
+	if (statfs(mountpoint, &sfs) == 0 ||
+	    (errno != ENOTCONN && errno != ECONNABORTED))
+		_exit(0);
+	execve(helper, argv, environ);
+	_exit(127);
+}
+
+/*
+ * fusermount3 before libfuse 3.15 (libfuse issue #586) cannot honour
+ * auto_unmount for a user's mount without allow_other: it checks the mount
+ * as root, whom the kernel keeps out. So an unprivileged process also
+ * starts this watcher, running as the user, which unmounts in its place
+ * (with a fixed fusermount3 the two race harmlessly: whichever comes second
+ * finds no dead connection). Returns the watcher's pid and our pipe end in
+ * *wfd, or a negative errno.
+ */
+static pid_t spawn_watcher(const char *helper, const char *mountpoint, int *wfd)
+{
+	char *const argv[] = { (char *)helper, "-u", "-q", "-z", "--",
+			       (char *)mountpoint, NULL };
+	int p[2], err;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		close(p[0]);
+		close(p[1]);
+		return err;
+	}
+	if (pid == 0)
+		watcher_main(p[0], helper, argv, mountpoint);
+	close(p[0]);
+	*wfd = p[1];
+	return pid;
+}
+
+/* Send our watcher away without unmounting: we unmount ourselves. */
+static void dismiss_watcher(int wfd, pid_t pid)
+{
+	if (write(wfd, "", 1) < 0)
+		fuse_log(FUSE_LOG_DEBUG, "fuse: unmount watcher gone: %s\n",
+			 strerror(errno));
+	close(wfd);
+	/* Not our child after a daemonizing fork: ECHILD at once. */
+	wait_helper(pid);
+}
+
+static void start_watcher(const char *helper, const char *mountpoint,
+			  const struct mount_opts *mo, int fuse_fd)
+{
+	int wfd = -1;
+	pid_t pid = spawn_watcher(helper, mountpoint, &wfd);
+
+	if (pid < 0 || remember_helper(mo, fuse_fd, wfd, pid, true) < 0) {
+		fuse_log(FUSE_LOG_WARNING,
+			 "fuse: `%s' may stay mounted if this process dies: cannot start an unmount watcher\n",
+			 mountpoint);
+		if (pid > 0)
+			dismiss_watcher(wfd, pid);
+	}
 }
 
 static int mount_with_helper(const char *mountpoint,
@@ -633,9 +749,11 @@ static int mount_with_helper(const char *mountpoint,
 	close(sv[1]);
 	sv[1] = -1;
 	fd = receive_fd(sv[0]);
+	if (fd >= 0 && mo->auto_unmount && getuid() != 0)
+		start_watcher(helper, mountpoint, mo, fd);
 	if (fd >= 0 && mo->auto_unmount) {
 		/* The helper watches sv[0]: it must stay open until unmount. */
-		if (remember_helper(mo, fd, sv[0], pid) == 0) {
+		if (remember_helper(mo, fd, sv[0], pid, false) == 0) {
 			sv[0] = -1;
 			goto out_free;
 		}
@@ -697,21 +815,30 @@ int mount_fuse(const char *mountpoint, const struct mount_opts *mo)
  * Unmount.
  */
 
-/* Let an auto_unmount helper go: it unmounts once its socket closes. */
-static int release_helper(const struct mount_opts *mo, int fd)
+/*
+ * Let the auto_unmount helpers of fd go: fusermount3 unmounts once its
+ * socket closes; our watcher is told first that we unmount ourselves.
+ */
+static void release_helpers(const struct mount_opts *mo, int fd)
 {
-	for (struct mount_helper **p = &mo->live->helpers; *p; p = &(*p)->next) {
+	struct mount_helper **p = &mo->live->helpers;
+
+	while (*p) {
 		struct mount_helper *h = *p;
 
-		if (h->fuse_fd != fd)
+		if (h->fuse_fd != fd) {
+			p = &h->next;
 			continue;
+		}
 		*p = h->next;
-		close(h->sock);
-		wait_helper(h->pid);
+		if (h->watcher) {
+			dismiss_watcher(h->sock, h->pid);
+		} else {
+			close(h->sock);
+			wait_helper(h->pid);
+		}
 		free(h);
-		return 1;
 	}
-	return 0;
 }
 
 static void unmount_with_helper(const char *mountpoint)
@@ -733,10 +860,27 @@ static void unmount_with_helper(const char *mountpoint)
 	free(helper);
 }
 
+/*
+ * True when the connection behind fd has already ended: /dev/fuse polls as
+ * POLLERR once its file system was unmounted (fusermount3 -u, umount, an
+ * auto_unmount helper) or the connection was aborted. The mount point may
+ * by then show another file system (one that was underneath ours, or one
+ * mounted since), which must not be detached in our name.
+ */
+static bool connection_ended(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = 0 };
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLNVAL));
+}
+
 void mount_unmount(const char *mountpoint, int fd, const struct mount_opts *mo)
 {
+	bool ended;
+
 	if (fd < 0 || dev_fd_number(mountpoint) >= 0)
 		return;
+	ended = connection_ended(fd);
 	/*
 	 * Close first: that aborts the connection, so whatever touches the
 	 * mount point from now on (fusermount3 opens it) fails with ENOTCONN
@@ -749,7 +893,9 @@ void mount_unmount(const char *mountpoint, int fd, const struct mount_opts *mo)
 	 * without allow_other and leaves it: unmount here as well, quietly.
 	 */
 	if (mo)
-		release_helper(mo, fd);
+		release_helpers(mo, fd);
+	if (ended)
+		return;
 	if (umount2(mountpoint, MNT_DETACH) == 0)
 		return;
 	if (errno == EPERM)

@@ -48,7 +48,9 @@ int mount_opts_allow_root(const struct mount_opts *mo);
  * without it (EPERM/EACCES), and always for auto_unmount, the setuid
  * fusermount3 (from PATH, else /usr/bin/fusermount3) mounts and passes the
  * fd back over a socket. With auto_unmount that fusermount3 stays alive
- * until mount_unmount() or this process's death, and unmounts then.
+ * until mount_unmount() or this process's death, and unmounts then; an
+ * unprivileged process also starts a watcher of its own that does the same
+ * (fusermount3 before 3.15 cannot unmount a user's mount by itself).
  * mo must stay valid until mount_unmount() for the same mount.
  */
 int mount_fuse(const char *mountpoint, const struct mount_opts *mo);
@@ -56,8 +58,11 @@ int mount_fuse(const char *mountpoint, const struct mount_opts *mo);
 /*
  * Undo mount_fuse(): unmount lazily (umount2(MNT_DETACH) when privileged,
  * "fusermount3 -u -q -z" otherwise, or by letting the auto_unmount helper
- * go) and close fd. For a "/dev/fd/N" mount point nothing is unmounted and
- * fd is NOT closed: it belongs to the caller. A negative fd is ignored.
+ * go) and close fd. When the connection has already ended (someone else
+ * unmounted the file system) only fd is closed: whatever the mount point
+ * shows now is not ours to unmount. For a "/dev/fd/N" mount point nothing
+ * is unmounted and fd is NOT closed: it belongs to the caller. A negative
+ * fd is ignored.
  */
 void mount_unmount(const char *mountpoint, int fd, const struct mount_opts *mo);
 
