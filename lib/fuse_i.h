@@ -103,6 +103,8 @@ struct fuse_session {
 	bool debug;
 	/** allow_root: refuse requests from users other than root and owner. */
 	bool deny_others;
+	/** A /dev/fd/N socket whose buffers stay small: max_write cap, or 0. */
+	size_t socket_max_write;
 	uid_t owner;
 
 	/* DAX window (not owned). */

@@ -214,6 +214,8 @@ void session_do_init(fuse_req_t req, const struct wire_req *w)
 	c->want = (uint32_t)want;
 	if (c->max_write > se->bufsize - 4096)
 		c->max_write = (uint32_t)(se->bufsize - 4096);
+	if (se->socket_max_write && c->max_write > se->socket_max_write)
+		c->max_write = (uint32_t)se->socket_max_write;
 	if (c->max_write < 4096)
 		c->max_write = 4096;
 

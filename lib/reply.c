@@ -68,6 +68,12 @@ int reply_send(fuse_req_t req, int error, const struct iovec *payload, int count
 			 -error, len);
 
 	res = req->se->tp->send(req->ch, iov, count + 1);
+	if (res < 0 && res != -ENOENT && res != -ENODEV && res != -ENOTCONN && count) {
+		/* The reply did not fit the transport: the client still hears. */
+		out.len = sizeof(out);
+		out.error = -EIO;
+		res = req->se->tp->send(req->ch, iov, 1);
+	}
 	if (res == -ENOENT)
 		res = 0; /* the client gave up on this request (interrupted) */
 	req_free(req);

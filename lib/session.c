@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Room for the request header and arguments in front of WRITE data. */
@@ -104,6 +106,40 @@ out_free:
 	return NULL;
 }
 
+/*
+ * A connection handed over as /dev/fd/N may be a socket (a test client, a
+ * VMM helper). One reply is one message there, and a message larger than
+ * the socket's send buffer fails with EMSGSIZE, so the buffers must hold
+ * the largest request and reply. Root may exceed the system's limit; for
+ * anyone else, max_write shrinks to what fits.
+ */
+static void session_size_socket(struct fuse_session *se, int fd)
+{
+	int want = (int)se->bufsize * 2, got = 0;
+	socklen_t len = sizeof(got);
+	struct stat st;
+
+	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) != 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) != 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) != 0)
+		return;
+	/* The kernel doubles the value and keeps some for its bookkeeping. */
+	if ((size_t)got / 2 < se->bufsize + 4096) {
+		size_t fit = (size_t)got / 2 > 8192 + SESSION_HEADER_ROOM
+				     ? (size_t)got / 2 - SESSION_HEADER_ROOM - 4096 : 4096;
+
+		fit &= ~(size_t)4095;
+		fuse_log(FUSE_LOG_INFO,
+			 "fuse: /dev/fd/%d: socket buffer of %d bytes; replies limited to %zu bytes\n",
+			 fd, got, fit);
+		se->socket_max_write = fit;
+	}
+}
+
 int fuse_session_mount(struct fuse_session *se, const char *mountpoint)
 {
 	int fd;
@@ -133,6 +169,8 @@ int fuse_session_mount(struct fuse_session *se, const char *mountpoint)
 	}
 	se->master.fd = fd;
 	se->owns_fd = strncmp(mountpoint, "/dev/fd/", 8) != 0;
+	if (!se->owns_fd)
+		session_size_socket(se, fd);
 	return 0;
 }
 
@@ -498,6 +536,5 @@ void fuse_lowlevel_help(void)
 	       "    -o allow_root          allow access by root and the owner\n"
 	       "    -o auto_unmount        unmount when the process ends\n"
 	       "    -o default_permissions let the kernel check permissions\n"
-	       "    -o fsname=NAME         source shown in the mount table\n"
-	       "    -o subtype=NAME        file system subtype (fuse.NAME)\n");
+	       "    -o fsname=NAME         source shown in the mount table\n");
 }

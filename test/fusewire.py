@@ -106,9 +106,9 @@ class FuseConn:
     """One connection to a FUSE server. A request waits for its reply
     (timeout seconds at most), so a server that stops answering fails the
     caller instead of hanging it; several can be in flight with reply=False
-    and recv_replies(). Every message must fit one socket message (the
-    socket's send buffer, about 200 KiB by default): keep READs and WRITEs
-    well below that."""
+    and recv_replies(). Every message is one socket message: the server
+    sizes its end for max_write; a WRITE larger than about 200 KiB needs
+    this end's send buffer raised too (SO_SNDBUFFORCE, as root)."""
 
     def __init__(self, sock, timeout=10.0):
         self.sock = sock

@@ -12,6 +12,7 @@ import ctypes
 import errno
 import os
 import re
+import socket
 import subprocess
 import time
 
@@ -728,3 +729,23 @@ def test_destroy_then_close(daemon, files):
     assert d.shows_no_file_data(0, len(FILE_A))
     c.close()
     assert d.proc.wait(timeout=5) == 0, d.log()
+
+
+def test_large_read_and_write_fit_the_socket(daemon, files):
+    """A /dev/fd/N socket connection carries requests and replies as large
+    as INIT's max_write: the library sizes the socket's buffers (or lowers
+    max_write to fit), so a large reply is never lost and the client never
+    waits forever."""
+    d = daemon
+    max_write = d.conn.init_out["max_write"]
+    assert max_write >= 128 * 1024, d.conn.init_out
+    # Our end must be able to send a WRITE that large, as the kernel can.
+    d.conn.sock.setsockopt(socket.SOL_SOCKET, 32, 4 * max_write)  # SO_SNDBUFFORCE
+    data = os.urandom(max_write)
+    fh = d.conn.open(files.c, os.O_RDWR)
+    assert d.conn.write(files.c, fh, 0, data) == max_write
+    got = d.conn.read(files.c, fh, 0, max_write)
+    assert got == data, f"READ of {max_write} bytes returned {len(got)} bytes, not the data written"
+    with open(os.path.join(d.src, "c"), "rb") as f:
+        assert f.read() == data
+    d.conn.release(files.c, fh)
