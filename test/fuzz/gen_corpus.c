@@ -213,13 +213,17 @@ static void end_msg(struct seed *s, size_t at)
 	s->b[at - 1] = (unsigned char)(len >> 8);
 }
 
+/* Whether the session's init() takes FUSE_SETXATTR_EXT (CFG_INIT_WANTS). */
+static int setxattr_ext;
+
 /* One request of each kind: the default arguments of add_arg/add_rest. */
 static void add_default_msg(struct seed *s, uint32_t opcode, uint64_t unique)
 {
 	const struct wire_opcode *op = wire_opcode_info(opcode);
 	size_t at = start_msg(s, opcode, unique, 2);
 
-	add_arg(s, opcode, op->arg_size);
+	add_arg(s, opcode, opcode == FUSE_SETXATTR && !setxattr_ext ?
+		FUSE_COMPAT_SETXATTR_IN_SIZE : op->arg_size);
 	add_rest(s, op);
 	end_msg(s, at);
 }
@@ -227,6 +231,7 @@ static void add_default_msg(struct seed *s, uint32_t opcode, uint64_t unique)
 static void begin_session(struct seed *s, unsigned char cfg, unsigned char cfg2)
 {
 	s->len = 0;
+	setxattr_ext = !!(cfg & 0x40);
 	add(s, &cfg, 1);
 	add(s, &cfg2, 1);
 	add_default_msg(s, FUSE_INIT, 1);

@@ -1,42 +1,107 @@
 #!/bin/sh
-# Build the wire decoder's libFuzzer target with ASan+UBSan into build/fuzz/
-# and run it for SECONDS (default 60) over a copy of test/fuzz/corpus plus
-# freshly generated seeds. Exits non-zero on any crash or sanitizer report.
-# Usage: test/fuzz/run_fuzz.sh [SECONDS]
+# Build the libFuzzer targets with ASan+UBSan into build/fuzz/ and run each
+# for SECONDS over a copy of its committed corpus plus freshly generated
+# seeds. Exits non-zero on any crash, sanitizer report, leak or broken
+# promise (the targets abort), or build error.
+#
+# Usage: test/fuzz/run_fuzz.sh [SECONDS] [TARGET...]
+#   SECONDS  per target; default $FUSEDAX_FUZZ_SECONDS, else 45
+#   TARGET   wire (fuzz_wire.c: the decoder alone) and/or session
+#            (fuzz_session.c: decode + dispatch + replies + DAX window);
+#            default both
+# Extra libFuzzer flags can be passed in FUZZ_FLAGS (e.g. -detect_leaks=1).
 set -eu
 
-secs=${1:-60}
+secs=${1:-${FUSEDAX_FUZZ_SECONDS:-45}}
+if [ $# -gt 0 ]; then shift; fi
+targets=${*:-wire session}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$root/build/fuzz
 cc=${CLANG:-clang}
-flags="-g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror \
- -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
- -I$root/include -I$root/lib"
+san="-fsanitize=address,undefined -fno-sanitize-recover=all"
+base="-g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -I$root/include -I$root/lib"
+
+# The library files the session target runs: everything a low-level file
+# system with a custom transport and a local DAX window links.
+session_lib="wire session init dispatch reply notify transport_dev \
+ transport_custom loop dax_window dax_local mount opt log buf cmdline"
 
 mkdir -p "$out"
 # shellcheck disable=SC2086
-$cc $flags "$root/test/fuzz/fuzz_wire.c" "$root/lib/wire.c" \
-	-o "$out/fuzz_wire"
-# shellcheck disable=SC2086
-$cc -g -O1 -std=gnu11 -Wall -Wextra -Werror -fsanitize=address,undefined \
-	-I"$root/include" -I"$root/lib" \
-	"$root/test/fuzz/gen_corpus.c" "$root/lib/wire.c" -o "$out/gen_corpus"
+$cc $base -Werror $san "$root/test/fuzz/gen_corpus.c" "$root/lib/wire.c" \
+	-o "$out/gen_corpus"
 
-rm -rf "$out/corpus" "$out/artifacts"
-mkdir -p "$out/corpus" "$out/artifacts"
-cp "$root"/test/fuzz/corpus/* "$out/corpus/" 2>/dev/null || true
-"$out/gen_corpus" "$out/corpus"
+build_wire() {
+	# shellcheck disable=SC2086
+	$cc $base -Werror $san -fsanitize=fuzzer "$root/test/fuzz/fuzz_wire.c" \
+		"$root/lib/wire.c" -o "$out/fuzz_wire"
+}
 
-# libFuzzer exits non-zero on a crash, a sanitizer report, a leak or a
-# timeout; -max_len leaves room for a full REMOVEMAPPING (44 + 256 * 16).
-status=0
-"$out/fuzz_wire" -max_total_time="$secs" -max_len=8192 -timeout=10 \
-	-print_final_stats=1 -artifact_prefix="$out/artifacts/" \
-	"$out/corpus" || status=$?
+build_session() {
+	# Library sources are warning-checked by the meson build; here they
+	# only need to compile, so a warning another compiler sees is no
+	# reason to stop fuzzing. Our own file is held to -Werror.
+	rm -rf "$out/session-obj"
+	mkdir -p "$out/session-obj"
+	srcs=
+	for f in $session_lib; do
+		srcs="$srcs $root/lib/$f.c"
+	done
+	# shellcheck disable=SC2086
+	(cd "$out/session-obj" && $cc $base -Wno-unused-parameter \
+		-Wno-sign-compare $san -fsanitize=fuzzer-no-link -c $srcs)
+	# shellcheck disable=SC2086
+	$cc $base -Werror -Wno-unused-parameter $san -fsanitize=fuzzer \
+		"$root/test/fuzz/fuzz_session.c" "$out"/session-obj/*.o \
+		-lpthread -o "$out/fuzz_session"
+}
 
-if [ "$status" -ne 0 ] || [ -n "$(ls -A "$out/artifacts")" ]; then
-	echo "run_fuzz.sh: FAILED (exit $status); reproducers in $out/artifacts/" >&2
-	ls -l "$out/artifacts" >&2
-	exit 1
-fi
-echo "run_fuzz.sh: no crash in ${secs}s"
+# run NAME MAX_LEN GEN_ARGS...: fuzz build/fuzz/fuzz_NAME for secs seconds.
+run() {
+	name=$1 maxlen=$2
+	shift 2
+	corpus=$out/corpus-$name
+	artifacts=$out/artifacts-$name
+	committed=$root/test/fuzz/corpus
+	[ "$name" = wire ] || committed=$root/test/fuzz/corpus-$name
+
+	rm -rf "$corpus" "$artifacts"
+	mkdir -p "$corpus" "$artifacts"
+	cp "$committed"/* "$corpus/" 2>/dev/null || true
+	"$out/gen_corpus" "$@" "$corpus"
+
+	echo "run_fuzz.sh: fuzzing $name for ${secs}s"
+	status=0
+	# shellcheck disable=SC2086
+	"$out/fuzz_$name" -max_total_time="$secs" -max_len="$maxlen" \
+		-timeout=10 -print_final_stats=1 \
+		-artifact_prefix="$artifacts/" ${FUZZ_FLAGS:-} "$corpus" ||
+		status=$?
+	if [ "$status" -ne 0 ] || [ -n "$(ls -A "$artifacts")" ]; then
+		echo "run_fuzz.sh: $name FAILED (exit $status); reproducers in $artifacts/" >&2
+		ls -l "$artifacts" >&2
+		return 1
+	fi
+	echo "run_fuzz.sh: $name: no crash in ${secs}s"
+}
+
+failed=0
+for t in $targets; do
+	case $t in
+	wire)
+		build_wire
+		# Room for a full REMOVEMAPPING (44 + 256 * 16).
+		run wire 8192 || failed=1
+		;;
+	session)
+		build_session
+		# Several requests per input, each up to a full REMOVEMAPPING.
+		run session 16384 --session || failed=1
+		;;
+	*)
+		echo "run_fuzz.sh: unknown target '$t' (wire, session)" >&2
+		exit 2
+		;;
+	esac
+done
+exit $failed

@@ -445,7 +445,10 @@ static void tf_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, ui
 	fuse_reply_err(req, -err);
 }
 
-/* Nothing mapped there already is what the client wants: not an error. */
+/*
+ * Unmap every range, then answer the first error; a range with nothing
+ * mapped answers ENOENT (doc/dax.md), after the others are unmapped.
+ */
 static void tf_removemapping(fuse_req_t req, const struct fuse_dax_range *ranges,
 			     unsigned int count)
 {
@@ -455,7 +458,7 @@ static void tf_removemapping(fuse_req_t req, const struct fuse_dax_range *ranges
 	for (unsigned int i = 0; i < count; i++) {
 		int ret = fuse_dax_window_unmap(fs->window, ranges[i].moffset, ranges[i].len);
 
-		if (ret < 0 && ret != -ENOENT && !err)
+		if (ret < 0 && !err)
 			err = ret;
 	}
 	fuse_reply_err(req, -err);
