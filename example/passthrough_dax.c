@@ -1322,10 +1322,14 @@ static int create_open(const struct pd_inode *dir, const char *name, int flags, 
 	fd = openat(dir->fd, name, host_flags, mode);
 	if (fd == -1)
 		return -errno;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		err = S_ISDIR(st.st_mode) ? -EISDIR : -EACCES;
+	if (fstat(fd, &st) == -1) {
+		err = -errno;
 		close(fd);
 		return err;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EACCES;
 	}
 	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, host_flags & ~O_NONBLOCK) == -1) {
 		err = -errno;
@@ -1333,6 +1337,32 @@ static int create_open(const struct pd_inode *dir, const char *name, int flags, 
 		return err;
 	}
 	return fd;
+}
+
+/*
+ * The end of CREATE and TMPFILE: on success (err 0) fd is the new file's
+ * descriptor and e its entry; give it a handle and answer. On failure,
+ * close fd (if any) and answer the error.
+ */
+static void reply_created(fuse_req_t req, struct pd_fs *fs, int err, int fd,
+			  const struct fuse_entry_param *e, struct fuse_file_info *fi)
+{
+	if (err && fd >= 0)
+		close(fd);
+	if (!err) {
+		err = handle_new(fs, e->ino, fd, NULL, &fi->fh);
+		if (err)
+			entry_unref(fs, e->ino);
+	}
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	set_cache_flags(fs, fi);
+	if (fuse_reply_create(req, e, fi) != 0) {
+		handle_release(fs, fi->fh, e->ino, HANDLE_FILE);
+		entry_unref(fs, e->ino);
+	}
 }
 
 static void pd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -1362,24 +1392,9 @@ static void pd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		inode_unref(fs, in, err ? 1 : 0, 1);
 	}
 	creds_restore(fs);
-	if (err && fd >= 0)
-		close(fd);
-	if (!err) {
-		err = handle_new(fs, e.ino, fd, NULL, &fi->fh);
-		if (err)
-			entry_unref(fs, e.ino);
-	}
 out_put:
 	inode_put(fs, dir);
-	if (err) {
-		fuse_reply_err(req, -err);
-		return;
-	}
-	set_cache_flags(fs, fi);
-	if (fuse_reply_create(req, &e, fi) != 0) {
-		handle_release(fs, fi->fh, e.ino, HANDLE_FILE);
-		entry_unref(fs, e.ino);
-	}
+	reply_created(req, fs, err, fd, &e, fi);
 }
 
 /* O_TMPFILE: an unnamed regular file in parent, which linkat() may name later. */
@@ -1402,24 +1417,9 @@ static void pd_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
 	fd = openat(dir->fd, ".", flags | O_TMPFILE | O_CLOEXEC, mode);
 	err = fd == -1 ? -errno : inode_from_open_fd(fs, fd, &e);
 	creds_restore(fs);
-	if (err && fd >= 0)
-		close(fd);
-	if (!err) {
-		err = handle_new(fs, e.ino, fd, NULL, &fi->fh);
-		if (err)
-			entry_unref(fs, e.ino);
-	}
 out_put:
 	inode_put(fs, dir);
-	if (err) {
-		fuse_reply_err(req, -err);
-		return;
-	}
-	set_cache_flags(fs, fi);
-	if (fuse_reply_create(req, &e, fi) != 0) {
-		handle_release(fs, fi->fh, e.ino, HANDLE_FILE);
-		entry_unref(fs, e.ino);
-	}
+	reply_created(req, fs, err, fd, &e, fi);
 }
 
 /*
