@@ -311,11 +311,28 @@ int fuse_reply_lock(fuse_req_t req, const struct flock *lock)
 	memset(&arg, 0, sizeof(arg));
 	arg.lk.type = lock->l_type;
 	if (lock->l_type != F_UNLCK) {
-		arg.lk.start = lock->l_start;
-		if (lock->l_len == 0)
-			arg.lk.end = INT64_MAX;
-		else
-			arg.lk.end = lock->l_start + lock->l_len - 1;
+		/*
+		 * POSIX: len 0 runs to the end of the file, a negative len covers
+		 * the bytes before start. The values may echo the client's, so
+		 * the sums are done without signed overflow and clamped.
+		 */
+		uint64_t start = (uint64_t)lock->l_start, len = (uint64_t)lock->l_len;
+		uint64_t end;
+
+		if (lock->l_len < 0) {
+			end = start - 1;
+			start += len;
+			if ((int64_t)start < 0)
+				start = 0;
+		} else if (lock->l_len == 0) {
+			end = INT64_MAX;
+		} else {
+			end = start + len - 1;
+			if ((int64_t)end < (int64_t)start)
+				end = INT64_MAX;
+		}
+		arg.lk.start = start;
+		arg.lk.end = end;
 	}
 	arg.lk.pid = lock->l_pid;
 	return reply_one(req, &arg, sizeof(arg));

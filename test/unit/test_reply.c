@@ -714,6 +714,25 @@ static void test_lock(struct wc *c)
 		CHECK(lo.lk.start == 100 && lo.lk.end == (uint64_t)INT64_MAX,
 		      "lock to EOF: end %llx", (unsigned long long)lo.lk.end);
 	}
+	/* A length that runs past OFFSET_MAX is clamped, not overflowed. */
+	P.lock.l_start = INT64_MAX - 10;
+	P.lock.l_len = INT64_MAX;
+	u = wc_send(c, FUSE_GETLK, 2, &in, sizeof(in));
+	if (expect_payload(c, u, 24, "reply_lock overflowing")) {
+		memcpy(&lo, R.payload, sizeof(lo));
+		CHECK(lo.lk.start == (uint64_t)INT64_MAX - 10 && lo.lk.end == (uint64_t)INT64_MAX,
+		      "lock overflowing: %llx..%llx", (unsigned long long)lo.lk.start,
+		      (unsigned long long)lo.lk.end);
+	}
+	/* A negative length covers the bytes before start (POSIX). */
+	P.lock.l_start = 100;
+	P.lock.l_len = -40;
+	u = wc_send(c, FUSE_GETLK, 2, &in, sizeof(in));
+	if (expect_payload(c, u, 24, "reply_lock negative length")) {
+		memcpy(&lo, R.payload, sizeof(lo));
+		CHECK(lo.lk.start == 60 && lo.lk.end == 99, "lock negative length: %llu..%llu",
+		      (unsigned long long)lo.lk.start, (unsigned long long)lo.lk.end);
+	}
 	P.lock = (struct flock){ .l_type = F_UNLCK };
 	u = wc_send(c, FUSE_GETLK, 2, &in, sizeof(in));
 	if (expect_payload(c, u, 24, "reply_lock unlocked")) {
