@@ -691,6 +691,80 @@ def test_map_with_rdwr_handle_then_upgrade_in_place(daemon, files):
     d.assert_alive()
 
 
+def wait_no_file_data(d, moffset, size, what, timeout=5.0):
+    """FORGET has no reply and the daemon is multi-threaded: wait (bounded)
+    until the window range shows none of the file's bytes."""
+    deadline = time.monotonic() + timeout
+    while not d.shows_no_file_data(moffset, size):
+        assert time.monotonic() < deadline, f"{what}: the window still shows the file"
+        time.sleep(0.01)
+
+
+def test_forget_to_zero_drops_the_inodes_mappings(daemon, files):
+    """The window mappings of an inode (made without a handle, as Linux
+    does) go when the kernel's last reference goes: a FORGET that leaves
+    nlookup above 0 keeps them, the one that drops it to 0 removes them
+    (inode_free in passthrough_dax), and another inode's mappings are
+    not touched by either."""
+    d, c = daemon, daemon.conn
+    assert c.lookup(fusewire.ROOT_ID, "a")["nodeid"] == files.a   # nlookup 2
+    expect_ok(map_req(d, files.a, NO_FH, 0, MiB2, RD, 0))
+    expect_ok(map_req(d, files.a, NO_FH, 0, MiB2, RD | WR, 2 * MiB2))
+    expect_ok(map_req(d, files.b, NO_FH, 0, MiB2, RD, 4 * MiB2))
+    assert d.peek(0, len(FILE_A)) == FILE_A
+    assert d.peek(2 * MiB2, len(FILE_A)) == FILE_A
+    assert d.peek(4 * MiB2, len(FILE_B)) == FILE_B
+    # a: 2 -> 1, b: 1 -> 0. b's mapping goes; once it has, the FORGET of
+    # a sent before it has been handled too, and a's mappings stay.
+    c.forget(files.a, 1)
+    c.forget(files.b, 1)
+    wait_no_file_data(d, 4 * MiB2, len(FILE_B), "FORGET of b (nlookup 0)")
+    assert d.peek(0, len(FILE_A)) == FILE_A, "a FORGET leaving nlookup 1 dropped a mapping"
+    assert d.peek(2 * MiB2, len(FILE_A)) == FILE_A
+    # a: 1 -> 0. Both of its ranges go; the daemon forgot a.
+    c.forget(files.a, 1)
+    wait_no_file_data(d, 0, len(FILE_A), "FORGET of a (nlookup 0), read-only range")
+    wait_no_file_data(d, 2 * MiB2, len(FILE_A), "FORGET of a (nlookup 0), read-write range")
+    expect_err(map_req(d, files.a), errno.ESTALE)
+    # Forgetting is no removal the client owes: the ranges are free again,
+    # so REMOVEMAPPING of them finds nothing.
+    expect_err(c.removemapping_request([(0, MiB2), (2 * MiB2, MiB2)]), errno.ENOENT)
+    # The file itself is intact and maps again under its new node id.
+    with open(d.s("a"), "rb") as f:
+        assert f.read() == FILE_A
+    again = c.lookup(fusewire.ROOT_ID, "a")["nodeid"]
+    expect_ok(map_req(d, again, NO_FH, 0, MiB2, RD, 0))
+    assert d.peek(0, len(FILE_A)) == FILE_A
+    d.assert_alive()
+
+
+def test_release_keeps_mappings_forget_drops_them(daemon, files):
+    """passthrough_dax ties mappings to the inode, not to a handle (the
+    window keeps its own descriptor, and Linux removes DAX ranges only on
+    reclaim and eviction, not on close): a READ|WRITE mapping made with a
+    handle survives the RELEASE of that last handle, still shows the file
+    and still carries stores to it; the FORGET that follows (nlookup 0, no
+    handle open) removes it."""
+    d, c = daemon, daemon.conn
+    fh = c.open(files.a, os.O_RDWR)
+    expect_ok(map_req(d, files.a, fh, 0, MiB2, RD | WR, MiB2))
+    assert d.peek(MiB2, len(FILE_A)) == FILE_A
+    c.release(files.a, fh)
+    expect_err(c.release_request(files.a, fh), errno.EBADF)   # it is gone
+    assert d.peek(MiB2, len(FILE_A)) == FILE_A
+    d.poke(MiB2 + 10, b"after release")
+    with open(d.s("a"), "rb") as f:
+        assert f.read() == FILE_A[:10] + b"after release" + FILE_A[23:]
+    c.forget(files.a, 1)
+    wait_no_file_data(d, MiB2, len(FILE_A), "FORGET of a after its RELEASE")
+    with pytest.raises(OSError) as e:
+        d.poke(MiB2 + 10, b"too late")
+    assert e.value.errno == errno.EFAULT
+    with open(d.s("a"), "rb") as f:
+        assert f.read() == FILE_A[:10] + b"after release" + FILE_A[23:]
+    d.assert_alive()
+
+
 def test_created_file_handle_maps(daemon, files):
     d, c = daemon, daemon.conn
     entry, fh = c.create(fusewire.ROOT_ID, "new", os.O_RDWR)

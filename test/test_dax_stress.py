@@ -3,12 +3,16 @@ server (dax_testfs, passthrough_dax) over a socketpair the way Linux's DAX
 client does (2 MiB ranges mapped on access, upgrades, LRU reclaim, batched
 REMOVEMAPPING, truncate/punch/zero/collapse/insert under its invalidate
 lock), with 8 threads and 100,000 operations, checking every read against a
-model of each file and every window access for a would-be SIGBUS."""
+model of each file and every window access for a would-be SIGBUS. A second
+scenario (--evict-many) maps 300 ranges of one sparse file at once and
+evicts the inode, so REMOVEMAPPING goes out in batches of up to 256."""
 
 import os
 import re
 import signal
 import subprocess
+
+import pytest
 
 from conftest import BUILD, example_binary
 
@@ -144,3 +148,66 @@ def test_checker_catches_a_hung_server(tmp_path):
     assert "DEADLOCK?" in err and "requests waiting for a reply" in err, err[-4000:]
     found = SUMMARY.search(out)
     assert found and int(found.group(4)) > 0, out + err[-2000:]
+
+
+# --evict-many: one sparse file whose 2 MiB ranges all sit in the window at
+# once, more of them than one REMOVEMAPPING may carry (256), then evicted.
+EVICT_RANGES = 300
+EVICT_WINDOW = 1 << 30   # 512 slots; the local window only reserves address space
+EVICT = re.compile(
+    r"^kc_stress: evict-many: (\d+) of (\d+) ranges mapped, (\d+) showed their marker; "
+    r"eviction sent (\d+) REMOVEMAPPING requests for (\d+) ranges \(largest (\d+) entries, "
+    r"(\d+) of 256\), (\d+) failed; after it (\d+) ranges show file data, (\d+) markers "
+    r"in the file$", re.M)
+
+
+def evict_servers(src):
+    return {
+        "dax_testfs": [DAX_TESTFS, "-o", f"source={src}", "-o", f"window={EVICT_WINDOW}",
+                       "@MNT@"],
+        "passthrough_dax": [example_binary("passthrough_dax"), "-f", "-o", f"source={src}",
+                            "-o", "dax=always", "-o",
+                            f"dax_window_size={EVICT_WINDOW >> 20}M", "@MNT@"],
+    }
+
+
+@pytest.mark.parametrize("server", ["dax_testfs", "passthrough_dax"])
+def test_evict_sends_removemapping_in_batches_of_256(tmp_path, server):
+    """Evicting an inode with 300 mapped ranges: the stand-in sends its
+    REMOVEMAPPING as several requests, one of exactly 256 entries (the most
+    a request may carry), the server accepts every one, and afterwards no
+    window range that mapped the file shows any of its bytes (each page is
+    unreachable or zeros) while FUSE_READ still finds every range's marker
+    in the file. Before the eviction, the same window ranges did show the
+    markers, so the check can see file data."""
+    src = tmp_path / "src"
+    src.mkdir()
+    argv = evict_servers(src)[server]
+    need(KC_STRESS)
+    need(argv[0])
+    proc = subprocess.run([KC_STRESS, "--evict-many", str(EVICT_RANGES), "--", *argv],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    tail = out[-6000:]
+    found = EVICT.search(proc.stdout)
+    assert found, f"no evict-many line from kc_stress (exit {proc.returncode}):\n{tail}"
+    print(found.group(0))
+    (mapped, asked, shown_before, requests, removed, largest, full, failed, shown_after,
+     in_file) = (int(v) for v in found.groups())
+    assert asked == EVICT_RANGES
+    assert mapped == EVICT_RANGES, f"not every range was mapped:\n{tail}"
+    assert shown_before == EVICT_RANGES, f"markers missing from the window:\n{tail}"
+    assert requests >= 2, f"the eviction went out in {requests} request(s):\n{tail}"
+    assert removed == EVICT_RANGES, tail
+    assert largest == 256 and full >= 1, f"no REMOVEMAPPING of exactly 256 entries:\n{tail}"
+    assert failed == 0, f"the server refused a REMOVEMAPPING:\n{tail}"
+    assert shown_after == 0, f"evicted ranges still show file data:\n{tail}"
+    assert in_file == EVICT_RANGES, f"markers missing from the file:\n{tail}"
+    # The whole run was clean too: no fault, no error, a clean server exit.
+    summary = SUMMARY.search(proc.stdout)
+    assert summary, tail
+    assert [int(v) for v in summary.groups()[1:]] == [0, 0, 0], tail
+    assert proc.returncode == 0, f"kc_stress exited {proc.returncode}:\n{tail}"
+    # The host file: sparse, as long as the ranges.
+    assert os.path.getsize(src / "kcf0") == EVICT_RANGES << 21

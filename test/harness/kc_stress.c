@@ -7,6 +7,10 @@
  * Usage: kc_stress [options] -- SERVER [ARGS...]   (one ARG is @MNT@)
  * Prints "kc_stress: N ops, M mismatches, F faults, E errors" and exits 0
  * only if M, F and E are 0 and the server survived and exited cleanly.
+ *
+ * With --evict-many N it runs one scenario instead: N ranges of one sparse
+ * file mapped at once, then the inode evicted, so its REMOVEMAPPING goes out
+ * in several requests of up to 256 entries (see run_evict_many()).
  */
 #include "kclient_dax.h"
 
@@ -33,6 +37,7 @@ struct opts {
 	int inject_corruption;
 	int timeout_ms;
 	int quiet_server;
+	unsigned evict_many;	/* ranges for the eviction scenario; 0: stress */
 };
 
 /* One file: the client's inode plus the model of its expected bytes. */
@@ -672,7 +677,8 @@ static int do_init(uint32_t *max_write)
 	return 0;
 }
 
-static int create_file(struct kc_file *f, unsigned idx)
+/* CREATE kcf<idx> (empty, open O_RDWR) as f->in, for sizes up to max_size. */
+static int create_inode(struct kc_file *f, unsigned idx, uint64_t max_size)
 {
 	struct fuse_create_in a = { .flags = O_RDWR | O_CREAT | O_EXCL,
 				    .mode = S_IFREG | 0644 };
@@ -695,7 +701,22 @@ static int create_file(struct kc_file *f, unsigned idx)
 		return err;
 	}
 	f->blksize = out.e.attr.blksize >= 4096 ? out.e.attr.blksize : 4096;
-	err = kc_inode_init(&f->in, out.e.nodeid, out.op.fh, out.e.attr.size, o.max_size);
+	err = kc_inode_init(&f->in, out.e.nodeid, out.op.fh, out.e.attr.size, max_size);
+	if (err)
+		return err;
+	if (f->in.size != 0) {
+		fprintf(stderr, "kc_stress: %s: a new file with %llu bytes\n", f->name,
+			(unsigned long long)f->in.size);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/* A file for the stress: its inode plus a model of o.max_size zero bytes. */
+static int create_file(struct kc_file *f, unsigned idx)
+{
+	int err = create_inode(f, idx, o.max_size);
+
 	if (err)
 		return err;
 	f->data = calloc(1, o.max_size);
@@ -705,11 +726,6 @@ static int create_file(struct kc_file *f, unsigned idx)
 		return -ENOMEM;
 	for (unsigned c = 0; c < f->nchunks; c++)
 		pthread_rwlock_init(&f->chunk[c], NULL);
-	if (f->in.size != 0) {
-		fprintf(stderr, "kc_stress: %s: a new file with %llu bytes\n", f->name,
-			(unsigned long long)f->in.size);
-		return -EEXIST;
-	}
 	return 0;
 }
 
@@ -847,6 +863,195 @@ static void release_file(struct kc_file *f)
 		error_at(f, "FORGET", err);
 }
 
+/* ---- the eviction scenario (--evict-many) ---- */
+
+/* Where range r of the eviction file keeps its marker: a different page each. */
+static uint64_t evict_mark_offset(uint64_t r)
+{
+	return (r << KC_RANGE_SHIFT) + ((r * 37) % (KC_RANGE_SIZE / 4096)) * 4096 + 100;
+}
+
+/* The 16 non-zero bytes written at range r's marker. */
+static void evict_mark(uint64_t r, unsigned char mark[16])
+{
+	char text[17];
+
+	snprintf(text, sizeof(text), "evict-%08llx!", (unsigned long long)r);
+	memcpy(mark, text, 16);
+}
+
+/*
+ * Does the window range of slot s show anything but zeros? Page by page:
+ * an unreachable page (EFAULT, what the local window makes of an unmapped
+ * range) shows nothing. Returns 1 (the first non-zero byte's window offset
+ * in *where), 0, or a negative errno other than EFAULT.
+ */
+static int slot_shows_data(unsigned s, uint64_t *where)
+{
+	static unsigned char page[4096];
+	uint64_t base = (uint64_t)s << KC_RANGE_SHIFT;
+
+	for (uint64_t off = 0; off < KC_RANGE_SIZE; off += sizeof(page)) {
+		int err = kc_window_read(&conn, base + off, page, sizeof(page));
+
+		if (err == -EFAULT)
+			continue;
+		if (err)
+			return err;
+		for (size_t i = 0; i < sizeof(page); i++)
+			if (page[i]) {
+				*where = base + off + i;
+				return 1;
+			}
+	}
+	return 0;
+}
+
+/*
+ * One sparse file of N ranges of 2 MiB (grown by SETATTR), every range
+ * mapped READ|WRITE by a 16-byte store through the window (nothing else may
+ * remove a range: the background reclaimer is stopped and the window must
+ * have a slot for each), then the inode evicted: kc_dax_evict_inode() must
+ * send its N removals as REMOVEMAPPING requests of at most 256 entries, and
+ * the server must accept every one. Before the eviction each range's marker
+ * is checked through the window (the check below can see file data); after
+ * it, no window range that held one of them may show any (each page is
+ * unreachable or zeros), while FUSE_READ still finds every marker in the
+ * file. Returns the number of failed checks.
+ */
+static unsigned run_evict_many(void)
+{
+	struct kc_file *f = &files[0];
+	uint64_t n = o.evict_many, size = n << KC_RANGE_SHIFT;
+	struct kc_dax_stats before, after;
+	unsigned char mark[16], got[16];
+	unsigned *slot = NULL;
+	unsigned bad = 0, mapped = 0, shown_before = 0, shown_after = 0, in_file = 0;
+	unsigned missing = 0;
+	struct fuse_attr attr;
+	int err;
+
+	kc_dax_stop(&dax);	/* no reclaim: the eviction is the only removal */
+	if (dax.nslots < n) {
+		fprintf(stderr, "kc_stress: evict-many: the window has %u slots of 2 MiB, "
+			"fewer than the %llu ranges asked for\n", dax.nslots,
+			(unsigned long long)n);
+		return 1;
+	}
+	slot = calloc(n, sizeof(*slot));
+	err = slot ? create_inode(f, 0, size) : -ENOMEM;
+	if (!err)
+		err = fuse_truncate(f, size, &attr);
+	if (err) {
+		error_at(f, "evict-many set-up (CREATE, SETATTR size)", err);
+		free(slot);
+		return 1;
+	}
+	if (attr.size != size) {
+		size_mismatch(f, "SETATTR size", size, attr.size);
+		free(slot);
+		return 1;
+	}
+	f->in.size = attr.size;
+
+	/* Map every range by touching it, as a write fault in it would. */
+	pthread_rwlock_rdlock(&f->in.lock);
+	for (uint64_t r = 0; r < n; r++) {
+		ssize_t done;
+
+		evict_mark(r, mark);
+		done = kc_dax_write(&dax, &f->in, evict_mark_offset(r), mark, sizeof(mark));
+		if (done != (ssize_t)sizeof(mark)) {
+			error_at(f, "window store of a range's marker", done < 0 ? (int)done : -EIO);
+			bad++;
+			break;
+		}
+	}
+	pthread_mutex_lock(&dax.lock);
+	for (uint64_t r = 0; r < n; r++) {
+		int s = f->in.range_slot[r];
+
+		if (s >= 0 && dax.slots[s].state == KC_SLOT_MAPPED && dax.slots[s].writable) {
+			slot[r] = (unsigned)s;
+			mapped++;
+		}
+	}
+	before = dax.st;
+	pthread_mutex_unlock(&dax.lock);
+	pthread_rwlock_unlock(&f->in.lock);
+	if (mapped != n) {
+		fprintf(stderr, "kc_stress: evict-many: only %u of %llu ranges mapped read-write\n",
+			mapped, (unsigned long long)n);
+		bad++;
+	}
+
+	/* The check can see file data: every marker shows in the window now. */
+	for (uint64_t r = 0; r < n && mapped == n; r++) {
+		uint64_t in_range = evict_mark_offset(r) & (KC_RANGE_SIZE - 1);
+
+		evict_mark(r, mark);
+		err = kc_window_read(&conn, ((uint64_t)slot[r] << KC_RANGE_SHIFT) + in_range, got,
+				     sizeof(got));
+		if (!err && memcmp(got, mark, sizeof(mark)) == 0)
+			shown_before++;
+		else if (missing++ < MAX_REPORTS)
+			fprintf(stderr, "kc_stress: evict-many: range %llu (slot %u) does not show "
+				"its marker before eviction: %s\n", (unsigned long long)r, slot[r],
+				err ? strerror(-err) : "other bytes");
+	}
+
+	/* Eviction: every range, in batches of up to 256. */
+	pthread_rwlock_wrlock(&f->in.lock);
+	err = kc_dax_evict_inode(&dax, &f->in);
+	pthread_rwlock_unlock(&f->in.lock);
+	pthread_mutex_lock(&dax.lock);
+	after = dax.st;
+	pthread_mutex_unlock(&dax.lock);
+	if (err < 0)
+		error_at(f, "REMOVEMAPPING on eviction", err);
+	else if ((uint64_t)err != mapped)
+		error_at(f, "eviction (ranges removed != ranges mapped)", -EIO);
+
+	/* Nothing of the file is left in the window, yet the file has it all. */
+	for (uint64_t r = 0; r < n && mapped == n; r++) {
+		uint64_t where = 0;
+		size_t len = 0;
+		int shows = slot_shows_data(slot[r], &where);
+
+		if (shows < 0) {
+			error_at(f, "reading the window after eviction", shows);
+			break;
+		}
+		if (shows && shown_after++ < MAX_REPORTS)
+			fprintf(stderr, "kc_stress: evict-many: after eviction, slot %u (file range "
+				"%llu) shows data at window offset %llu\n", slot[r],
+				(unsigned long long)r, (unsigned long long)where);
+		evict_mark(r, mark);
+		err = fuse_read(f, evict_mark_offset(r), got, sizeof(got), &len);
+		if (!err && len == sizeof(got) && memcmp(got, mark, sizeof(mark)) == 0)
+			in_file++;
+	}
+	printf("kc_stress: evict-many: %u of %llu ranges mapped, %u showed their marker; "
+	       "eviction sent %llu REMOVEMAPPING requests for %llu ranges (largest %llu entries, "
+	       "%llu of 256), %llu failed; after it %u ranges show file data, %u markers "
+	       "in the file\n", mapped, (unsigned long long)n, shown_before,
+	       (unsigned long long)(after.remove_requests - before.remove_requests),
+	       (unsigned long long)(after.removed_ranges - before.removed_ranges),
+	       (unsigned long long)after.remove_largest,
+	       (unsigned long long)(after.remove_full - before.remove_full),
+	       (unsigned long long)(after.errors - before.errors), shown_after, in_file);
+	if (shown_before != n || shown_after || in_file != n)
+		bad++;
+	if (after.remove_requests - before.remove_requests < (n + 255) / 256 ||
+	    after.removed_ranges - before.removed_ranges != n ||
+	    (n >= 256 && after.remove_full == before.remove_full) ||
+	    after.errors != before.errors)
+		bad++;
+	release_file(f);
+	free(slot);
+	return bad;
+}
+
 /* ---- main ---- */
 
 static void usage(const char *prog)
@@ -865,7 +1070,9 @@ static void usage(const char *prog)
 		"  -C, --inject-corruption  write a wrong byte into a host file before the\n"
 		"                         final check (needs -H; the run must then fail)\n"
 		"  -T, --timeout-ms N     per request (30000)\n"
-		"  -q, --quiet-server     do not forward the server's stderr\n",
+		"  -q, --quiet-server     do not forward the server's stderr\n"
+		"  -E, --evict-many N     instead of the stress: map N 2 MiB ranges of one\n"
+		"                         sparse file, evict it, check the batched REMOVEMAPPING\n",
 		prog, KC_MOUNT_PLACEHOLDER, MAX_FILES);
 }
 
@@ -877,12 +1084,13 @@ static int parse_args(int argc, char **argv)
 		{ "max-size", 1, NULL, 'm' }, { "max-io", 1, NULL, 'i' },
 		{ "seed", 1, NULL, 'r' }, { "host-dir", 1, NULL, 'H' },
 		{ "inject-corruption", 0, NULL, 'C' }, { "timeout-ms", 1, NULL, 'T' },
-		{ "quiet-server", 0, NULL, 'q' }, { "help", 0, NULL, 'h' },
+		{ "quiet-server", 0, NULL, 'q' }, { "evict-many", 1, NULL, 'E' },
+		{ "help", 0, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+t:n:f:s:m:i:r:H:CT:qh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+t:n:f:s:m:i:r:H:CT:qE:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 't': o.threads = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'n': o.ops = strtoull(optarg, NULL, 0); break;
@@ -895,6 +1103,7 @@ static int parse_args(int argc, char **argv)
 		case 'C': o.inject_corruption = 1; break;
 		case 'T': o.timeout_ms = atoi(optarg); break;
 		case 'q': o.quiet_server = 1; break;
+		case 'E': o.evict_many = (unsigned)strtoul(optarg, NULL, 0); break;
 		default: usage(argv[0]); return -1;
 		}
 	}
@@ -935,6 +1144,8 @@ static int setup(uint64_t *seed)
 		fprintf(stderr, "kc_stress: DAX client set-up: %s\n", strerror(-err));
 		return err;
 	}
+	if (o.evict_many)
+		return 0;	/* run_evict_many() makes its own file */
 	if (dax.nslots <= o.threads)
 		fprintf(stderr, "kc_stress: warning: %u slots for %u threads\n", dax.nslots,
 			o.threads);
@@ -1028,8 +1239,15 @@ int main(int argc, char **argv)
 		printf("kc_stress: 0 ops, 0 mismatches, 0 faults, 1 errors (set-up failed)\n");
 		return 1;
 	}
-	run_workers();
-	finish();
+	if (o.evict_many) {
+		/* One scenario, not random operations: each range is one op. */
+		atomic_fetch_add(&errors, run_evict_many());
+		o.ops = o.evict_many;
+		atomic_store(&ops_done, o.ops);
+	} else {
+		run_workers();
+		finish();
+	}
 	clean = kc_shutdown(&conn, 10000) == 0;
 	if (!clean)
 		fprintf(stderr, "kc_stress: ERROR the server did not exit cleanly when the "

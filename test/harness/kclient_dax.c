@@ -57,6 +57,10 @@ static int send_remove(struct kc_dax *d, const unsigned *slots, unsigned n)
 		err = kc_call(d->c, FUSE_REMOVEMAPPING, 0, iov, 2, NULL, 0, NULL);
 		pthread_mutex_lock(&d->lock);
 		d->st.remove_requests++;
+		if (hdr.count > d->st.remove_largest)
+			d->st.remove_largest = hdr.count;
+		if (hdr.count == KC_REMOVE_MAX)
+			d->st.remove_full++;
 		if (!err)
 			d->st.removed_ranges += hdr.count;
 		else
@@ -422,10 +426,14 @@ int kc_dax_vmm_scan(struct kc_dax *d, unsigned n, uint64_t *seed)
 
 int kc_dax_evict_inode(struct kc_dax *d, struct kc_inode *in)
 {
-	unsigned victims[KC_REMOVE_MAX];
+	unsigned *victims;
 	unsigned k;
 	int err, busy;
 
+	/* Every range of the inode, however many: send_remove batches them. */
+	victims = malloc((in->nranges ? in->nranges : 1) * sizeof(*victims));
+	if (!victims)
+		return -ENOMEM;
 	pthread_mutex_lock(&d->lock);
 	do {	/* a reclaim of one of its ranges may be in flight */
 		busy = 0;
@@ -439,7 +447,7 @@ int kc_dax_evict_inode(struct kc_dax *d, struct kc_inode *in)
 			wait_slot_change(d);
 	} while (busy);
 	k = 0;
-	for (unsigned r = 0; r < in->nranges && k < KC_REMOVE_MAX; r++) {
+	for (unsigned r = 0; r < in->nranges; r++) {
 		int s = in->range_slot[r];
 
 		if (s >= 0) {
@@ -449,6 +457,7 @@ int kc_dax_evict_inode(struct kc_dax *d, struct kc_inode *in)
 	}
 	err = k ? remove_slots(d, victims, k) : 0;
 	pthread_mutex_unlock(&d->lock);
+	free(victims);
 	return err ? err : (int)k;
 }
 

@@ -81,6 +81,8 @@ struct kc_slot {
 struct kc_dax_stats {
 	uint64_t setups, upgrades, remove_requests, removed_ranges;
 	uint64_t reclaimed, inline_reclaims, slot_waits, faults, errors;
+	/* REMOVEMAPPING: most entries in one request; requests of exactly 256. */
+	uint64_t remove_largest, remove_full;
 };
 
 struct kc_dax {
@@ -140,8 +142,9 @@ int kc_dax_remove_random(struct kc_dax *d, unsigned n, uint64_t *seed);
  */
 int kc_dax_vmm_scan(struct kc_dax *d, unsigned n, uint64_t *seed);
 
-/* Remove every range of in, as on inode eviction. Caller holds in->lock
- * exclusive. Returns the number removed or a negative errno. */
+/* Remove every range of in, as on inode eviction (in requests of at most
+ * 256 entries). Caller holds in->lock exclusive. Returns the number removed
+ * or a negative errno (the first failed request's). */
 int kc_dax_evict_inode(struct kc_dax *d, struct kc_inode *in);
 
 #endif /* KCLIENT_DAX_H_ */
