@@ -11,6 +11,10 @@
 
 /* Oldest protocol we serve: 7.12 has everything the reply layouts assume. */
 #define INIT_MIN_MINOR 12
+/* FUSE_INIT_EXT (flags2) came with 7.36, map_alignment with 7.31. */
+#define INIT_MIN_EXT_MINOR 36
+#define INIT_MIN_DAX_MINOR 31
+#define INIT_MAX_DAX_ALIGNMENT (1ULL << 21)
 
 /* One row per capability: our FUSE_CAP_* bit and the kernel's INIT bit. */
 struct cap_map {
@@ -117,9 +121,19 @@ static void init_fill_conn(struct fuse_session *se, const struct fuse_init_in *i
 	uint64_t capable = init_caps_from_kernel(kflags);
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
-	/* Without a window or a handler there is nothing to map. */
-	if (!se->dax || !se->op.setupmapping)
+	/*
+	 * Without a window or a handler there is nothing to map. A client
+	 * older than 7.31 has no map_alignment field to learn the alignment
+	 * from, and the kernel refuses an alignment above 2 MiB (log2 21).
+	 */
+	if (!se->dax || !se->op.setupmapping || in->minor < INIT_MIN_DAX_MINOR)
 		capable &= ~FUSE_CAP_DAX_MAPPING;
+	else if (fuse_dax_window_alignment(se->dax) > INIT_MAX_DAX_ALIGNMENT) {
+		fuse_log(FUSE_LOG_ERR,
+			 "fuse: DAX window alignment %llu is above the 2 MiB the client accepts: DAX off\n",
+			 (unsigned long long)fuse_dax_window_alignment(se->dax));
+		capable &= ~FUSE_CAP_DAX_MAPPING;
+	}
 	c->proto_major = in->major;
 	c->proto_minor = in->minor;
 	c->capable_ext = capable;
@@ -202,8 +216,10 @@ void session_do_init(fuse_req_t req, const struct wire_req *w)
 		fuse_reply_err(req, EPROTO);
 		return;
 	}
-	if (in->flags & FUSE_INIT_EXT)
+	if ((in->flags & FUSE_INIT_EXT) && in->minor >= INIT_MIN_EXT_MINOR)
 		kflags |= (uint64_t)in->flags2 << 32;
+	else
+		kflags &= ~(uint64_t)FUSE_INIT_EXT;
 
 	init_fill_conn(se, in, kflags);
 	want_before = c->want_ext;

@@ -382,6 +382,37 @@ static void test_init_no_handler(void)
 }
 
 /*
+ * A client older than 7.31 has no map_alignment field: even if it sets the
+ * MAP_ALIGNMENT bit (and INIT_EXT, which 7.36 introduced), DAX stays off.
+ */
+static void test_init_old_minor(void)
+{
+	static struct wc_reply r;
+	struct fuse_dax_window *w = new_window();
+	struct fuse_init_out out;
+	struct wc c;
+	uint64_t u;
+
+	if (!w)
+		return;
+	if (wc_start(&c, &dax_ops, sizeof(dax_ops), NULL, w) < 0) {
+		CHECK(0, "cannot start a session");
+		fuse_dax_window_destroy(w);
+		return;
+	}
+	u = wc_send_init(&c, 30, WC_INIT_FLAGS | FUSE_MAP_ALIGNMENT);
+	if (wc_expect(&c, &r, u, 0, "INIT 7.30 offering MAP_ALIGNMENT")) {
+		memset(&out, 0, sizeof(out));
+		memcpy(&out, r.payload, r.plen < sizeof(out) ? r.plen : sizeof(out));
+		CHECK(!(out.flags & FUSE_MAP_ALIGNMENT), "INIT 7.30: MAP_ALIGNMENT granted");
+		CHECK(!(out.flags & FUSE_INIT_EXT), "INIT 7.30: INIT_EXT answered");
+		CHECK(out.map_alignment == 0, "INIT 7.30: map_alignment %u", out.map_alignment);
+		check_enosys(&c, "after INIT 7.30");
+	}
+	stop(&c, w);
+}
+
+/*
  * DAX negotiated but no removemapping handler: validation still comes
  * first (a bad request gets its EINVAL), a good one gets ENOSYS.
  */
@@ -658,6 +689,7 @@ int main(void)
 	test_init_not_offered();
 	test_init_no_window();
 	test_init_no_handler();
+	test_init_old_minor();
 	test_no_remove_handler();
 	test_rules();
 	return wc_summary("test_dax_validation");
