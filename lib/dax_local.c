@@ -85,6 +85,17 @@ static int page_readable(uint64_t addr)
 	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == 1;
 }
 
+/* What the handler makes of a fault in the window. */
+enum { FAULT_NOT_OURS, FAULT_FIXED, FAULT_RETRY };
+
+/*
+ * Consecutive retries of one address by this thread (initial-exec TLS:
+ * no allocation on first use, so safe in a signal handler).
+ */
+static __thread uint64_t dax_retry_addr __attribute__((tls_model("initial-exec")));
+static __thread unsigned int dax_retry_count __attribute__((tls_model("initial-exec")));
+#define DAX_MAX_RETRIES 3
+
 /* With s locked: replace the faulting file page with a zero page. */
 static int slot_zero_page(struct dax_fault_slot *s, uint64_t addr)
 {
@@ -94,18 +105,32 @@ static int slot_zero_page(struct dax_fault_slot *s, uint64_t addr)
 	int prot = s->pages[idx];
 
 	/*
-	 * Not a file page (the access was not to a mapping of ours), or the
-	 * page reads fine (a write fault such as ENOSPC, or a remap that came
-	 * first): not ours to fix.
+	 * The page reads fine now: a remap, clip or revalidate replaced it
+	 * between the fault and this lock, and the access will work when
+	 * retried; or it is a write fault of a valid page (ENOSPC), which a
+	 * retry repeats, so the caller bounds the retries.
 	 */
-	if (!prot || page_readable(page))
-		return 0;
+	if (page_readable(page))
+		return FAULT_RETRY;
+	/* Not a file page of ours. */
+	if (!prot)
+		return FAULT_NOT_OURS;
 	if (mmap((void *)(uintptr_t)page, s->page, prot,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
-		return 0;
+		return FAULT_NOT_OURS;
 	s->pages[idx] = 0;
 	atomic_fetch_add(&s->faults, 1);
-	return 1;
+	return FAULT_FIXED;
+}
+
+/* Whether to return and let the access run again. */
+static int dax_retry_allowed(uint64_t addr)
+{
+	if (addr != dax_retry_addr) {
+		dax_retry_addr = addr;
+		dax_retry_count = 0;
+	}
+	return ++dax_retry_count <= DAX_MAX_RETRIES;
 }
 
 static int dax_fix_fault(uint64_t addr)
@@ -125,7 +150,11 @@ static int dax_fix_fault(uint64_t addr)
 		    addr - atomic_load(&s->base) < atomic_load(&s->size))
 			fixed = slot_zero_page(s, addr);
 		slot_unlock(s);
-		return fixed;
+		if (fixed == FAULT_RETRY)
+			return dax_retry_allowed(addr);
+		if (fixed == FAULT_FIXED)
+			dax_retry_addr = 0;
+		return fixed == FAULT_FIXED;
 	}
 	return 0;
 }
@@ -140,9 +169,13 @@ static void dax_chain_sigbus(int sig, siginfo_t *si, void *uctx)
 		prev->sa_sigaction(sig, si, uctx);
 		return;
 	}
-	if (prev->sa_handler == SIG_IGN)
+	/*
+	 * Ignoring a SIGBUS that a fault raised would run the faulting
+	 * instruction again forever: the kernel kills in that case, so do we.
+	 */
+	if (prev->sa_handler == SIG_IGN && si->si_code <= 0)
 		return;
-	if (prev->sa_handler != SIG_DFL) {
+	if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
 		prev->sa_handler(sig);
 		return;
 	}

@@ -397,6 +397,24 @@ void do_tmpfile(fuse_req_t req, const struct wire_req *w)
 }
 
 /* READ, READDIR and READDIRPLUS share fuse_read_in. */
+/*
+ * Sizes the peer asks for, bounded by what a reply can carry: the kernel
+ * never asks for more than max_pages (a read) or XATTR_SIZE_MAX /
+ * XATTR_LIST_MAX (65536, the xattr calls), but a hostile peer could ask a
+ * file system to allocate gigabytes.
+ */
+#define DISPATCH_XATTR_MAX 65536
+
+static size_t read_size(fuse_req_t req, uint32_t size)
+{
+	return size < req->se->bufsize ? size : req->se->bufsize;
+}
+
+static size_t xattr_size(uint32_t size)
+{
+	return size < DISPATCH_XATTR_MAX ? size : DISPATCH_XATTR_MAX;
+}
+
 static void read_fi(struct fuse_file_info *fi, const struct fuse_read_in *arg)
 {
 	fi_init(fi, arg->fh);
@@ -415,7 +433,7 @@ void do_read(fuse_req_t req, const struct wire_req *w)
 		return;
 	}
 	read_fi(&fi, arg);
-	ops(req)->read(req, w->in.nodeid, arg->size, (off_t)arg->offset, &fi);
+	ops(req)->read(req, w->in.nodeid, read_size(req, arg->size), (off_t)arg->offset, &fi);
 }
 
 void do_readdir(fuse_req_t req, const struct wire_req *w)
@@ -428,7 +446,7 @@ void do_readdir(fuse_req_t req, const struct wire_req *w)
 		return;
 	}
 	read_fi(&fi, arg);
-	ops(req)->readdir(req, w->in.nodeid, arg->size, (off_t)arg->offset, &fi);
+	ops(req)->readdir(req, w->in.nodeid, read_size(req, arg->size), (off_t)arg->offset, &fi);
 }
 
 void do_readdirplus(fuse_req_t req, const struct wire_req *w)
@@ -441,7 +459,7 @@ void do_readdirplus(fuse_req_t req, const struct wire_req *w)
 		return;
 	}
 	read_fi(&fi, arg);
-	ops(req)->readdirplus(req, w->in.nodeid, arg->size, (off_t)arg->offset, &fi);
+	ops(req)->readdirplus(req, w->in.nodeid, read_size(req, arg->size), (off_t)arg->offset, &fi);
 }
 
 void do_write(fuse_req_t req, const struct wire_req *w)
@@ -645,7 +663,7 @@ void do_getxattr(fuse_req_t req, const struct wire_req *w)
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	ops(req)->getxattr(req, w->in.nodeid, w->name, w->arg.getxattr.size);
+	ops(req)->getxattr(req, w->in.nodeid, w->name, xattr_size(w->arg.getxattr.size));
 }
 
 void do_listxattr(fuse_req_t req, const struct wire_req *w)
@@ -654,7 +672,7 @@ void do_listxattr(fuse_req_t req, const struct wire_req *w)
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	ops(req)->listxattr(req, w->in.nodeid, w->arg.listxattr.size);
+	ops(req)->listxattr(req, w->in.nodeid, xattr_size(w->arg.listxattr.size));
 }
 
 void do_removexattr(fuse_req_t req, const struct wire_req *w)

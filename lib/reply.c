@@ -320,7 +320,7 @@ int fuse_reply_lock(fuse_req_t req, const struct flock *lock)
 		uint64_t end;
 
 		if (lock->l_len < 0) {
-			end = start - 1;
+			end = start ? start - 1 : 0;
 			start += len;
 			if ((int64_t)start < 0)
 				start = 0;
@@ -369,8 +369,13 @@ int fuse_reply_ioctl_retry(fuse_req_t req, const struct iovec *in_iov, size_t in
 	int count = 1;
 	int res;
 
-	if (in_count > FUSE_IOCTL_MAX_IOV || out_count > FUSE_IOCTL_MAX_IOV)
+	/* The kernel takes at most FUSE_IOCTL_MAX_IOV in both directions together. */
+	if (in_count > FUSE_IOCTL_MAX_IOV || out_count > FUSE_IOCTL_MAX_IOV ||
+	    in_count + out_count > FUSE_IOCTL_MAX_IOV) {
+		fuse_log(FUSE_LOG_ERR, "fuse: ioctl retry with %zu + %zu iovecs (at most %d)\n",
+			 in_count, out_count, FUSE_IOCTL_MAX_IOV);
 		return fuse_reply_err(req, ENOMEM);
+	}
 	memset(&arg, 0, sizeof(arg));
 	arg.flags = FUSE_IOCTL_RETRY;
 	arg.in_iovs = (uint32_t)in_count;

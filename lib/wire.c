@@ -5,6 +5,7 @@
  * so no byte outside the buffer is touched and no pointer is misaligned.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -345,12 +346,33 @@ static int take_rest(struct wire_cursor *c, struct wire_req *w,
 	return -EINVAL;
 }
 
+/*
+ * A lock range: a known type, and start <= end <= OFFSET_MAX (end is
+ * inclusive; OFFSET_MAX means "to the end of the file"), so it converts to
+ * a struct flock without overflow.
+ */
+static int check_lock(const struct fuse_file_lock *lk)
+{
+	if (lk->type != F_RDLCK && lk->type != F_WRLCK && lk->type != F_UNLCK)
+		return -EINVAL;
+	if (lk->end > (uint64_t)INT64_MAX || lk->start > lk->end)
+		return -EINVAL;
+	return 0;
+}
+
 /* Checks on the fixed argument of one opcode, after the whole decode. */
 static int check_arg(const struct wire_req *w, const struct wire_limits *lim)
 {
-	if (w->in.opcode == FUSE_SETUPMAPPING)
+	switch (w->in.opcode) {
+	case FUSE_SETUPMAPPING:
 		return check_setupmapping(&w->arg.setupmapping, lim);
-	return 0;
+	case FUSE_GETLK:
+	case FUSE_SETLK:
+	case FUSE_SETLKW:
+		return check_lock(&w->arg.getlk.lk);
+	default:
+		return 0;
+	}
 }
 
 /* ------------------------------------------------------------------------

@@ -4,6 +4,7 @@
  * wire.h's rule table lists, expecting exactly its errno.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +290,15 @@ static void build_good(uint32_t opcode, union wire_arg *arg)
 	msg_start(opcode);
 
 	switch (opcode) {
+	case FUSE_GETLK:
+	case FUSE_SETLK:
+	case FUSE_SETLKW:
+		/* A lock range is checked: a real type, start <= end <= OFFSET_MAX. */
+		arg->getlk.lk.type = F_WRLCK;
+		arg->getlk.lk.start = 100;
+		arg->getlk.lk.end = 199;
+		msg_add(arg, op->arg_size);
+		return;
 	case FUSE_WRITE:
 		arg->write.size = 5;
 		msg_add(arg, op->arg_size);
@@ -426,6 +436,37 @@ static void check_good_payload(uint32_t opcode, const struct wire_req *w)
 	} else {
 		CHECK(w->name == NULL && w->name2 == NULL && w->data == NULL,
 		      "%s: no names/data", op->name);
+	}
+}
+
+/* Lock ranges that cannot become a struct flock are refused. */
+static void test_lock_ranges(void)
+{
+	static const struct { uint32_t type; uint64_t start, end; int want; } cases[] = {
+		{ F_RDLCK, 0, INT64_MAX, 0 },		/* to end of file */
+		{ F_UNLCK, 5, 5, 0 },			/* one byte */
+		{ F_WRLCK, 10, 9, -EINVAL },		/* start after end */
+		{ F_WRLCK, 0, (uint64_t)INT64_MAX + 1, -EINVAL },
+		{ F_WRLCK, UINT64_MAX, UINT64_MAX, -EINVAL },
+		{ 7, 0, 10, -EINVAL },			/* no such type */
+	};
+	static const uint32_t ops[] = { FUSE_GETLK, FUSE_SETLK, FUSE_SETLKW };
+
+	for (size_t o = 0; o < 3; o++) {
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			union wire_arg a;
+			struct wire_req w;
+			int rc;
+
+			build_good(ops[o], &a);
+			a.getlk.lk.type = cases[i].type;
+			a.getlk.lk.start = cases[i].start;
+			a.getlk.lk.end = cases[i].end;
+			memcpy(M.b + sizeof(struct fuse_in_header), &a, sizeof(a.getlk));
+			rc = decode(lim_for(ops[o]), &w);
+			CHECK(rc == cases[i].want, "%s lock case %zu: got %d, want %d",
+			      wire_opcode_info(ops[o])->name, i, rc, cases[i].want);
+		}
 	}
 }
 
@@ -1115,6 +1156,7 @@ int main(void)
 {
 	test_table();
 	test_good_all();
+	test_lock_ranges();
 	test_short_all();
 	test_framing();
 	test_compat();
