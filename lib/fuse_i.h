@@ -16,6 +16,7 @@
 
 struct fuse_chan;
 struct mount_opts;
+struct uring_pool;
 
 /*
  * A transport moves whole request and reply messages. It knows nothing of
@@ -109,6 +110,11 @@ struct fuse_session {
 
 	/* DAX window (not owned). */
 	struct fuse_dax_window *dax;
+
+	/* FUSE-over-io_uring (lib/transport_uring.c): rings once negotiated. */
+	struct uring_pool *uring;
+	/** -o uring_queue_depth=N, 0 for the default. */
+	unsigned int uring_depth;
 
 	/* Loop state. */
 	atomic_int exited;

@@ -4,6 +4,7 @@
  * (FUSE_MAP_ALIGNMENT) is negotiated here when a window is attached.
  */
 #include "fuse_i.h"
+#include "uring.h"
 
 #include <errno.h>
 #include <string.h>
@@ -150,7 +151,7 @@ static void init_fill_conn(struct fuse_session *se, const struct fuse_init_in *i
 }
 
 static void init_reply(fuse_req_t req, const struct fuse_conn_info *c, uint64_t want,
-		       uint64_t offered)
+		       uint64_t offered, uint64_t uring)
 {
 	struct fuse_session *se = req->se;
 	struct fuse_init_out out;
@@ -168,6 +169,7 @@ static void init_reply(fuse_req_t req, const struct fuse_conn_info *c, uint64_t 
 	out.congestion_threshold = (uint16_t)c->congestion_threshold;
 	out.time_gran = c->time_gran;
 	kflags |= offered & FUSE_BIG_WRITES;
+	kflags |= uring;
 	if ((offered & FUSE_MAX_PAGES) && c->max_write > page) {
 		out.max_pages = (uint16_t)((c->max_write + page - 1) / page);
 		kflags |= FUSE_MAX_PAGES;
@@ -251,7 +253,9 @@ void session_do_init(fuse_req_t req, const struct wire_req *w)
 			 FUSE_KERNEL_VERSION, FUSE_KERNEL_MINOR_VERSION,
 			 (unsigned long long)want, c->max_write,
 			 (want & FUSE_CAP_DAX_MAPPING) ? ", DAX window" : "");
-	init_reply(req, c, want, kflags);
+	/* The rings are built before the reply and used only after it. */
+	init_reply(req, c, want, kflags, uring_negotiate(se, kflags));
+	uring_start(se);
 }
 
 /* ------------------------------------------------------------------------

@@ -5,6 +5,7 @@
  */
 #include "fuse_i.h"
 #include "mount.h"
+#include "uring.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -24,6 +25,8 @@
 
 struct session_opts {
 	int debug;
+	int io_uring;
+	unsigned int uring_depth;
 };
 
 #define SESSION_OPT(t, p) { t, offsetof(struct session_opts, p), 1 }
@@ -31,6 +34,8 @@ static const struct fuse_opt session_opt_spec[] = {
 	SESSION_OPT("debug", debug),
 	SESSION_OPT("-d", debug),
 	SESSION_OPT("--debug", debug),
+	SESSION_OPT("io_uring", io_uring),
+	SESSION_OPT("uring_queue_depth=%u", uring_depth),
 	FUSE_OPT_END,
 };
 
@@ -48,6 +53,14 @@ static int session_parse_args(struct fuse_session *se, struct fuse_args *args)
 	if (fuse_opt_parse(args, &so, session_opt_spec, NULL) == -1)
 		return -EINVAL;
 	se->debug = so.debug;
+	if (so.uring_depth > URING_MAX_DEPTH) {
+		fuse_log(FUSE_LOG_ERR, "fuse: uring_queue_depth=%u: at most %d\n",
+			 so.uring_depth, URING_MAX_DEPTH);
+		return -EINVAL;
+	}
+	se->uring_depth = so.uring_depth;
+	if (so.io_uring)
+		se->tp = uring_requested(se);
 	if (mount_opts_parse(args, &se->mo) < 0)
 		return -EINVAL;
 	/* allow_root mounts with allow_other; the session turns others away. */
@@ -229,6 +242,7 @@ void fuse_session_destroy(struct fuse_session *se)
 
 	if (!se)
 		return;
+	uring_stop(se);
 	session_call_destroy(se);
 	fuse_session_unmount(se);
 	if (se->owns_fd && se->master.fd >= 0)
@@ -536,5 +550,7 @@ void fuse_lowlevel_help(void)
 	       "    -o allow_root          allow access by root and the owner\n"
 	       "    -o auto_unmount        unmount when the process ends\n"
 	       "    -o default_permissions let the kernel check permissions\n"
-	       "    -o fsname=NAME         source shown in the mount table\n");
+	       "    -o fsname=NAME         source shown in the mount table\n"
+	       "    -o io_uring            FUSE-over-io_uring when the kernel offers it\n"
+	       "    -o uring_queue_depth=N ring entries per queue (default 8)\n");
 }
