@@ -53,9 +53,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/limits.h>
 #include <pthread.h>
 #include <search.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +68,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------
@@ -159,6 +162,12 @@ struct pd_fs {
 	pthread_mutex_t handle_lock;	/* handles, next_fh, pd_handle.refs */
 	void *handles;		/* tsearch tree of pd_handle, by id */
 	uint64_t next_fh;	/* the id of the next handle */
+
+	/* Threads waiting for a blocking lock (see "Operations: locks"). */
+	pthread_mutex_t waiter_lock;	/* waiters */
+	pthread_cond_t waiter_gone;	/* signalled when waiters drops */
+	unsigned int waiters;
+	atomic_bool stopping;	/* the session ends: waiters give up */
 };
 
 static struct pd_fs *pd_fs(fuse_req_t req)
@@ -696,6 +705,13 @@ static void extent_change_end(struct pd_fs *fs, struct pd_inode *in, int fd)
 /*
  * Truncate to size under the contract. fd: an open writable descriptor, or
  * -1 to open one as the current caller (so the host checks write access).
+ *
+ * Everything that can be checked is checked before the clip, so a truncate
+ * that will fail never empties window pages the client may be storing to.
+ * If ftruncate() still fails after a clip (an I/O error, a host file
+ * system that refuses), the clipped pages were zero pages only for that
+ * one call: extent_change_end() re-validates the window against the size
+ * the file really has before anyone can map or fault again.
  */
 static int truncate_ordered(struct pd_fs *fs, struct pd_inode *in, int fd, off_t size)
 {
@@ -704,6 +720,8 @@ static int truncate_ordered(struct pd_fs *fs, struct pd_inode *in, int fd, off_t
 
 	if (in->type != S_IFREG)
 		return in->type == S_IFDIR ? -EISDIR : -EINVAL;
+	if (size < 0)
+		return -EINVAL;
 	if (fd < 0) {
 		own_fd = inode_open(fs, in, O_WRONLY);
 		if (own_fd < 0)
@@ -1285,11 +1303,22 @@ static void pd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fd < 0)
 		goto out_put;
 	if ((flags & O_TRUNC) && in->type == S_IFREG) {
-		/* An O_TRUNC open is a truncate to 0: the ordering contract. */
-		extent_change_begin(in);
-		err = extent_clip(fs, in, 0);
-		fd = err ? err : inode_open(fs, in, flags);
-		extent_change_end(fs, in, -1);
+		/*
+		 * An O_TRUNC open is a truncate to 0: the ordering contract. Open
+		 * first, without O_TRUNC, so the host checks the caller's access
+		 * before anything is clipped: a refused open must leave the window
+		 * alone. A read-only O_TRUNC open truncates only if the caller may
+		 * write, which truncate_ordered() checks by opening for writing.
+		 */
+		fd = inode_open(fs, in, flags & ~O_TRUNC);
+		if (fd >= 0) {
+			err = truncate_ordered(fs, in, (flags & O_ACCMODE) == O_RDONLY ? -1 : fd, 0);
+			if (err) {
+				close(fd);
+				fd = err;
+				err = 0;
+			}
+		}
 	} else {
 		fd = inode_open(fs, in, flags);
 	}
@@ -1308,33 +1337,60 @@ out_put:
 }
 
 /*
- * Open (maybe creating) name in dir as the caller. O_NONBLOCK keeps a fifo
- * that appeared under the name from blocking us; anything but a regular
- * file is refused (see inode_open). O_TRUNC is left out: the caller
+ * Open (maybe creating) name in dir as the caller, and only ever a regular
+ * file. openat() with O_CREAT but not O_EXCL opens whatever has the name,
+ * a fifo (which may block us, or unblock a host process waiting for a
+ * reader) or a device node too, so we never ask for that: first try to
+ * create the file exclusively; if the name exists (and the caller did not
+ * ask for O_EXCL), look at what it is through an O_PATH descriptor, which
+ * opens nothing, and reopen it through /proc/self/fd only if it is a
+ * regular file (as inode_open() does). If the name vanishes between the
+ * two steps, start again, a few times. O_TRUNC is left out: the caller
  * truncates under the ordering contract once it knows the inode.
  */
-static int create_open(const struct pd_inode *dir, const char *name, int flags, mode_t mode)
-{
-	int host_flags = (flags & ~O_TRUNC) | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-	struct stat st;
-	int fd, err;
+#define PD_CREATE_TRIES 8
 
-	fd = openat(dir->fd, name, host_flags, mode);
-	if (fd == -1)
+static int open_existing_regular(struct pd_fs *fs, const struct pd_inode *dir,
+				 const char *name, int flags)
+{
+	struct stat st;
+	int path_fd, fd, err;
+
+	path_fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (path_fd == -1)
 		return -errno;
-	if (fstat(fd, &st) == -1) {
+	if (fstat(path_fd, &st) == -1) {
 		err = -errno;
-		close(fd);
-		return err;
+		goto out_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EACCES;
+		/* What open(2) would say: O_NOFOLLOW refuses a symlink. */
+		err = S_ISDIR(st.st_mode) ? -EISDIR : S_ISLNK(st.st_mode) ? -ELOOP : -EACCES;
+		goto out_close;
 	}
-	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, host_flags & ~O_NONBLOCK) == -1) {
-		err = -errno;
-		close(fd);
-		return err;
+	fd = openat(fs->proc_fd, fd_name(path_fd).s, flags);
+	err = fd == -1 ? -errno : fd;
+out_close:
+	close(path_fd);
+	return err;
+}
+
+static int create_open(struct pd_fs *fs, const struct pd_inode *dir, const char *name,
+		       int flags, mode_t mode)
+{
+	int host_flags = (flags & ~(O_TRUNC | O_CREAT | O_EXCL | O_NOFOLLOW)) | O_NOCTTY |
+			 O_CLOEXEC;
+	int fd = -ENOENT;
+
+	for (int i = 0; i < PD_CREATE_TRIES; i++) {
+		fd = openat(dir->fd, name, host_flags | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST || (flags & O_EXCL))
+			return -errno;
+		fd = open_existing_regular(fs, dir, name, host_flags);
+		if (fd != -ENOENT)
+			return fd;
 	}
 	return fd;
 }
@@ -1382,7 +1438,7 @@ static void pd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	err = name_is_component(name) ? creds_enter(req) : -EINVAL;
 	if (err)
 		goto out_put;
-	fd = create_open(dir, name, flags, mode);
+	fd = create_open(fs, dir, name, flags, mode);
 	err = fd < 0 ? fd : inode_from_open_fd(fs, fd, &e);
 	if (!err && (flags & O_TRUNC)) {
 		in = inode_get(fs, e.ino);
@@ -1634,10 +1690,23 @@ static bool is_dot_or_dotdot(const char *name)
 	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
 }
 
+/* An entry with only what readdir() told: node id 0 means "no attributes". */
+static void entry_from_dirent(const struct dirent *de, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->attr.st_ino = de->d_ino;
+	e->attr.st_mode = (mode_t)de->d_type << 12;
+}
+
 /*
  * Pack one directory entry into buf. For readdirplus this looks the entry
  * up (a kernel reference, which the caller must drop again if the entry does
- * not fit); "." and ".." get no lookup and no reference.
+ * not fit); "." and ".." get no lookup and no reference. *err is -ENOENT
+ * for an entry gone since readdir() saw it (skip it). Any other lookup
+ * failure still lists the name, without attributes: a caller may read a
+ * directory it cannot search (mode r-- for it), and `ls` of it must show
+ * the names as it would on the host; the client looks such a name up by
+ * itself if it needs more (and gets the error then).
  */
 static size_t pack_entry(fuse_req_t req, struct pd_inode *dir, struct dirent *de, bool plus,
 			 char *buf, size_t room, off_t next, struct fuse_entry_param *e,
@@ -1645,16 +1714,18 @@ static size_t pack_entry(fuse_req_t req, struct pd_inode *dir, struct dirent *de
 {
 	struct pd_fs *fs = pd_fs(req);
 
-	memset(e, 0, sizeof(*e));
-	e->attr.st_ino = de->d_ino;
-	e->attr.st_mode = (mode_t)de->d_type << 12;
+	entry_from_dirent(de, e);
 	*err = 0;
 	if (!plus)
 		return fuse_add_direntry(req, buf, room, de->d_name, &e->attr, next);
 	if (!is_dot_or_dotdot(de->d_name)) {
 		*err = do_lookup(fs, dir, de->d_name, e);
-		if (*err)
+		if (*err == -ENOENT)
 			return 0;
+		if (*err) {
+			entry_from_dirent(de, e);
+			*err = 0;
+		}
 	}
 	return fuse_add_direntry_plus(req, buf, room, de->d_name, e, next);
 }
@@ -1823,13 +1894,21 @@ static void pd_access(fuse_req_t req, fuse_ino_t ino, int mask)
  * set, trusted.* needs CAP_SYS_ADMIN).
  */
 
-/* getxattr and listxattr share the size-probe-or-fetch protocol. */
+/*
+ * getxattr and listxattr share the size-probe-or-fetch protocol. The size
+ * comes from the peer (up to 4 GiB): no value or list is ever larger than
+ * the host's limits, so a larger buffer would only be memory we let the
+ * peer make us allocate.
+ */
 static void reply_xattr_value(fuse_req_t req, const struct pd_inode *in, const char *name,
 			      size_t size)
 {
+	size_t limit = name ? XATTR_SIZE_MAX : XATTR_LIST_MAX;
 	char *value = NULL;
 	ssize_t len;
 
+	if (size > limit)
+		size = limit;
 	if (size) {
 		value = malloc(size);
 		if (!value) {
@@ -1912,11 +1991,35 @@ static void pd_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
  */
 
 /*
+ * Collapse range removes [offset, offset + length) and shifts the rest
+ * down: the file ends length bytes earlier, so the window must be clipped
+ * to the new end before the host call. Check what the host would refuse
+ * first (st: the file's attributes, taken under the extent lock), so that
+ * a collapse that fails never clips: the offset and length must be
+ * multiples of the file system's block size (st_blksize is what the host
+ * reports for it) and the range must end before the end of the file. The
+ * mode must be collapse alone (Linux 6.x refuses any mix with
+ * EOPNOTSUPP). 0 or the host's errno for the same mistake.
+ */
+static int check_collapse(const struct stat *st, off_t offset, off_t length, int mode)
+{
+	off_t block = st->st_blksize > 0 ? st->st_blksize : 1;
+
+	if (mode != FALLOC_FL_COLLAPSE_RANGE)
+		return -EOPNOTSUPP;
+	if (offset % block || length % block)
+		return -EINVAL;
+	if (offset >= st->st_size || length >= st->st_size - offset)
+		return -EINVAL;
+	return 0;
+}
+
+/*
  * Every fallocate mode is an extent change. Only collapse range can make
- * the file shorter (by length bytes): clip the window to the new end
- * first. Punch hole and zero range keep the size and, as explained at
- * extent_clip(), need no window work; allocate, zero range without
- * FALLOC_FL_KEEP_SIZE, and insert range may grow the file, which
+ * the file shorter (by length bytes): checked, then the window is clipped
+ * to the new end first. Punch hole and zero range keep the size and, as
+ * explained at extent_clip(), need no window work; allocate, zero range
+ * without FALLOC_FL_KEEP_SIZE, and insert range may grow the file, which
  * extent_change_end() re-validates.
  */
 static void pd_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
@@ -1937,13 +2040,25 @@ static void pd_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		err = -EBADF;
 		goto out_put;
 	}
+	/* What fallocate() itself answers first, before any window work. */
+	if ((h->flags & O_ACCMODE) == O_RDONLY) {
+		err = -EBADF;
+		goto out_handle;
+	}
+	if (offset < 0 || length <= 0) {
+		err = -EINVAL;
+		goto out_handle;
+	}
 	fd = h->fd;
 	err = creds_enter(req);
 	if (err)
 		goto out_handle;
 	extent_change_begin(in);
-	if ((mode & FALLOC_FL_COLLAPSE_RANGE) && fstat(fd, &st) == 0 && length <= st.st_size)
-		err = extent_clip(fs, in, (uint64_t)(st.st_size - length));
+	if (mode & FALLOC_FL_COLLAPSE_RANGE) {
+		err = fstat(fd, &st) == -1 ? -errno : check_collapse(&st, offset, length, mode);
+		if (!err)
+			err = extent_clip(fs, in, (uint64_t)(st.st_size - length));
+	}
 	if (!err && fallocate(fd, mode, offset, length) == -1)
 		err = -errno;
 	extent_change_end(fs, in, fd);
@@ -2069,39 +2184,191 @@ static void pd_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 }
 
 /*
- * A blocking lock (sleep) occupies this worker thread until granted, and
- * keeps the handle's descriptor open meanwhile, even across a RELEASE.
+ * Blocking locks (F_SETLKW, flock without LOCK_NB) must not block a worker:
+ * with every worker waiting for a lock, nothing would be left to serve the
+ * unlock that ends the wait. So a worker tries the non-blocking form once,
+ * and on a conflict hands the request to a waiter thread of its own, which
+ * retries with a short backoff until it gets the lock, the client
+ * interrupts the request (FUSE_INTERRUPT: the answer is EINTR), or the
+ * session ends. The waiter holds a reference on the handle, so a RELEASE
+ * cannot close the descriptor under it, and pd_destroy() waits for every
+ * waiter before the handles are freed.
  */
+
+#define PD_MAX_LOCK_WAITERS 1024	/* a peer's SETLKWs cannot make more threads */
+#define PD_LOCK_RETRY_MIN_NS 1000000L	/* 1 ms, doubling up to... */
+#define PD_LOCK_RETRY_MAX_NS 20000000L	/* ...20 ms between tries */
+
+struct pd_lock_wait {
+	struct pd_fs *fs;
+	fuse_req_t req;
+	struct pd_handle *h;	/* a reference of ours */
+	struct flock lock;	/* a POSIX lock (flock_op 0) */
+	int flock_op;		/* or flock()'s LOCK_SH / LOCK_EX */
+	atomic_bool interrupted;	/* set by the interrupt callback */
+};
+
+/* One non-blocking try: 0, -EAGAIN while another holds a conflicting lock. */
+static int lock_try(struct pd_lock_wait *w)
+{
+	int ret;
+
+	if (w->flock_op) {
+		ret = flock(w->h->fd, w->flock_op | LOCK_NB);
+		if (ret == -1 && errno == EWOULDBLOCK)
+			return -EAGAIN;
+	} else {
+		struct flock l = w->lock;
+
+		ret = fcntl(w->h->fd, F_OFD_SETLK, &l);
+		if (ret == -1 && errno == EACCES)
+			return -EAGAIN;
+	}
+	return ret == -1 ? -errno : 0;
+}
+
+/*
+ * Runs with the library's session lock held (FUSE_INTERRUPT): it must not
+ * reply nor block, only tell the waiter.
+ */
+static void lock_interrupted(fuse_req_t req, void *data)
+{
+	struct pd_lock_wait *w = data;
+
+	(void)req;
+	atomic_store(&w->interrupted, true);
+}
+
+static void lock_wait_free(struct pd_lock_wait *w)
+{
+	struct pd_fs *fs = w->fs;
+
+	handle_put(fs, w->h);
+	free(w);
+	pthread_mutex_lock(&fs->waiter_lock);
+	if (--fs->waiters == 0)
+		pthread_cond_broadcast(&fs->waiter_gone);
+	pthread_mutex_unlock(&fs->waiter_lock);
+}
+
+static void *lock_waiter(void *arg)
+{
+	struct pd_lock_wait *w = arg;
+	struct timespec delay = { 0, PD_LOCK_RETRY_MIN_NS };
+	int err;
+
+	for (;;) {
+		err = lock_try(w);
+		if (err != -EAGAIN)
+			break;
+		if (atomic_load(&w->interrupted) || atomic_load(&w->fs->stopping)) {
+			err = -EINTR;
+			break;
+		}
+		nanosleep(&delay, NULL);
+		delay.tv_nsec = delay.tv_nsec * 2 > PD_LOCK_RETRY_MAX_NS ? PD_LOCK_RETRY_MAX_NS
+									: delay.tv_nsec * 2;
+	}
+	/* Once this returns, the callback is not running and never will. */
+	fuse_req_interrupt_func(w->req, NULL, NULL);
+	fuse_reply_err(w->req, -err);
+	lock_wait_free(w);
+	return NULL;
+}
+
+/*
+ * Take a lock for req (the handle reference h comes with it), waiting if
+ * sleep is set. Always answers req.
+ */
+static void lock_or_wait(fuse_req_t req, struct pd_handle *h, const struct flock *lock,
+			 int flock_op, bool sleep)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_lock_wait *w = calloc(1, sizeof(*w));
+	pthread_attr_t attr;
+	pthread_t thread;
+	int err;
+
+	if (!w) {
+		handle_put(fs, h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	w->fs = fs;
+	w->req = req;
+	w->h = h;
+	if (lock)
+		w->lock = *lock;
+	w->flock_op = flock_op;
+	atomic_init(&w->interrupted, false);
+	err = lock_try(w);
+	if (err != -EAGAIN || !sleep)
+		goto out_reply;
+
+	pthread_mutex_lock(&fs->waiter_lock);
+	if (atomic_load(&fs->stopping) || fs->waiters >= PD_MAX_LOCK_WAITERS)
+		err = -ENOLCK;
+	else
+		fs->waiters++;
+	pthread_mutex_unlock(&fs->waiter_lock);
+	if (err == -ENOLCK)
+		goto out_reply;
+	fuse_req_interrupt_func(req, lock_interrupted, w);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	err = -pthread_create(&thread, &attr, lock_waiter, w);
+	pthread_attr_destroy(&attr);
+	if (err == 0)
+		return;		/* the waiter answers and frees w */
+	fuse_log(FUSE_LOG_ERR, "passthrough_dax: cannot start a lock waiter: %s\n",
+		 strerror(-err));
+	fuse_req_interrupt_func(req, NULL, NULL);
+	fuse_reply_err(req, ENOLCK);
+	lock_wait_free(w);
+	return;
+
+out_reply:
+	fuse_reply_err(req, -err);
+	handle_put(fs, h);
+	free(w);
+}
+
 static void pd_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		     struct flock *lock, int sleep)
 {
-	struct pd_fs *fs = pd_fs(req);
-	struct pd_handle *h = handle_get(fs, fi->fh, ino, HANDLE_FILE);
-	int err;
+	struct pd_handle *h = handle_get(pd_fs(req), fi->fh, ino, HANDLE_FILE);
 
 	if (!h) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	lock->l_pid = 0;
-	err = fcntl(h->fd, sleep ? F_OFD_SETLKW : F_OFD_SETLK, lock) == -1 ? errno : 0;
-	handle_put(fs, h);
-	fuse_reply_err(req, err);
+	lock->l_pid = 0;	/* OFD locks require it */
+	lock_or_wait(req, h, lock, 0, sleep);
 }
 
 static void pd_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
 {
-	struct pd_fs *fs = pd_fs(req);
-	struct pd_handle *h = handle_get(fs, fi->fh, ino, HANDLE_FILE);
-	int err;
+	struct pd_handle *h = handle_get(pd_fs(req), fi->fh, ino, HANDLE_FILE);
 
 	if (!h) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	err = flock(h->fd, op) == -1 ? errno : 0;
-	handle_put(fs, h);
-	fuse_reply_err(req, err);
+	lock_or_wait(req, h, NULL, op & ~LOCK_NB, !(op & LOCK_NB));
+}
+
+/*
+ * The end of the session: waiters stop (answering EINTR) and are waited
+ * for, since they use handles that main() is about to free.
+ */
+static void lock_waiters_stop(struct pd_fs *fs)
+{
+	atomic_store(&fs->stopping, true);
+	pthread_mutex_lock(&fs->waiter_lock);
+	while (fs->waiters > 0)
+		pthread_cond_wait(&fs->waiter_gone, &fs->waiter_lock);
+	pthread_mutex_unlock(&fs->waiter_lock);
 }
 
 /* ------------------------------------------------------------------------
@@ -2234,6 +2501,7 @@ static void pd_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct pd_fs *fs = userdata;
 
+	atomic_store(&fs->stopping, false);	/* a new INIT after a DESTROY */
 	/* Locks are kept on the host, so every client sees the same ones. */
 	want(conn, FUSE_CAP_POSIX_LOCKS, "POSIX locks");
 	want(conn, FUSE_CAP_FLOCK_LOCKS, "flock locks");
@@ -2257,6 +2525,7 @@ static void pd_destroy(void *userdata)
 {
 	struct pd_fs *fs = userdata;
 
+	lock_waiters_stop(fs);
 	if (fs->window)
 		fuse_dax_window_unmap_all(fs->window);
 }
@@ -2533,6 +2802,9 @@ int main(int argc, char *argv[])
 
 	pthread_mutex_init(&fs.lock, NULL);
 	pthread_mutex_init(&fs.handle_lock, NULL);
+	pthread_mutex_init(&fs.waiter_lock, NULL);
+	pthread_cond_init(&fs.waiter_gone, NULL);
+	atomic_init(&fs.stopping, false);
 	fs.root.fd = -1;
 	if (fuse_opt_parse(&args, &o, pd_opt_spec, NULL) == -1)
 		goto out_args;

@@ -19,6 +19,8 @@ READ = 15
 WRITE = 16
 RELEASE = 18
 FSYNC = 20
+GETXATTR = 22
+LISTXATTR = 23
 FLUSH = 25
 INIT = 26
 OPENDIR = 27
@@ -29,6 +31,7 @@ GETLK = 31
 SETLK = 32
 SETLKW = 33
 CREATE = 35
+INTERRUPT = 36
 DESTROY = 38
 FALLOCATE = 43
 READDIRPLUS = 44
@@ -81,6 +84,9 @@ FALLOCATE_IN = struct.Struct("<QQQII")           # fuse_fallocate_in, 32
 LSEEK_IN = struct.Struct("<QQII")                # fuse_lseek_in, 24
 COPY_FILE_RANGE_IN = struct.Struct("<QQQQQQQ")   # fuse_copy_file_range_in, 56
 STATX_IN = struct.Struct("<IIQII")               # fuse_statx_in, 24
+INTERRUPT_IN = struct.Struct("<Q")               # fuse_interrupt_in, 8
+GETXATTR_IN = struct.Struct("<II")               # fuse_getxattr_in, 8
+DIRENT = struct.Struct("<QQII")                  # fuse_dirent (before the name), 24
 
 assert IN_HEADER.size == 40 and ATTR.size == 88 and ENTRY_OUT.size == 128
 assert INIT_IN.size == 64 and INIT_OUT.size == 64 and READ_IN.size == 40
@@ -158,15 +164,19 @@ class FuseConn:
             got[unique] = self.recv_reply(unique, data)
         return got
 
-    def request(self, opcode, nodeid, arg=b"", reply=True, length=None):
+    def request(self, opcode, nodeid, arg=b"", reply=True, length=None, uid=None,
+                gid=None):
         """Send one request and return its reply (errno, payload); with
         reply=False, return its unique at once (see recv_replies). length
-        overrides the header's length field (hostile framing)."""
+        overrides the header's length field (hostile framing); uid and gid
+        the caller's ids (default: ours). The header's pid is 0, so the
+        server finds no supplementary groups."""
         self.unique += 1
         total = IN_HEADER.size + len(arg)
         header = IN_HEADER.pack(total if length is None else length, opcode,
-                                self.unique, nodeid, os.geteuid(), os.getegid(),
-                                0, 0, 0)
+                                self.unique, nodeid,
+                                os.geteuid() if uid is None else uid,
+                                os.getegid() if gid is None else gid, 0, 0, 0)
         self.send_raw(header + arg)
         if not reply:
             return self.unique
@@ -301,8 +311,31 @@ class FuseConn:
         arg += b"".join(REMOVEMAPPING_ONE.pack(m, n) for m, n in ranges) + extra
         return self.request(REMOVEMAPPING, nodeid, arg)
 
+    def interrupt(self, target):
+        """FUSE_INTERRUPT of request target: no reply unless the server
+        does not know target (EAGAIN), so the caller collects that itself."""
+        return self.request(INTERRUPT, 0, INTERRUPT_IN.pack(target), reply=False)
+
     def destroy(self):
         return self.request(DESTROY, 0)
+
+
+def parse_dirents(payload, plus):
+    """The entries of a READDIR (plus False) or READDIRPLUS reply, in order:
+    dicts with name, ino, off, type, and for READDIRPLUS the entry's
+    nodeid and attr too."""
+    out, i = [], 0
+    while i < len(payload):
+        entry = {}
+        if plus:
+            entry.update(FuseConn._entry(payload[i:i + ENTRY_OUT.size]))
+            i += ENTRY_OUT.size
+        ino, off, namelen, typ = DIRENT.unpack_from(payload, i)
+        entry.update(ino=ino, off=off, type=typ,
+                     name=payload[i + DIRENT.size:i + DIRENT.size + namelen].decode())
+        out.append(entry)
+        i += (DIRENT.size + namelen + 7) & ~7
+    return out
 
 
 def errno_name(err):

@@ -13,7 +13,10 @@ import errno
 import os
 import re
 import socket
+import stat
+import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -128,7 +131,16 @@ FILE_B = b"secret of b " * 1000           # another inode's data
 
 
 @pytest.fixture
-def daemon(tmp_path):
+def daemon_opts():
+    """More command line options for the daemon: a test that needs some
+    parametrizes daemon_opts, which overrides this fixture."""
+    return []
+
+
+@pytest.fixture
+def daemon(tmp_path, daemon_opts):
+    """The daemon on a socketpair, with its INIT done."""
+    extra = list(daemon_opts)
     if not os.access(BINARY, os.X_OK):
         pytest.fail(f"{BINARY} is not built (run ninja -C build)")
     src = tmp_path / "src"
@@ -140,7 +152,7 @@ def daemon(tmp_path):
     log_path = tmp_path / "server.log"
     ours, theirs = fusewire.socketpair()
     argv = [BINARY, "-f", "-o", f"source={src}", "-o", "dax=always",
-            "-o", "dax_window_size=64M", f"/dev/fd/{theirs.fileno()}"]
+            "-o", "dax_window_size=64M", *extra, f"/dev/fd/{theirs.fileno()}"]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, pass_fds=[theirs.fileno()])
@@ -823,3 +835,446 @@ def test_large_read_and_write_fit_the_socket(daemon, files):
     with open(os.path.join(d.src, "c"), "rb") as f:
         assert f.read() == data
     d.conn.release(files.c, fh)
+
+
+# ---------------------------------------------------------------------------
+# Extent changes that fail never clip the window
+#
+# A clip empties window pages (zero pages) until the change ends and the
+# window is re-validated: a store the client makes through the window in
+# that gap never reaches the file. So an operation that is going to fail
+# (permission, bad arguments) must fail before it clips. The watch below
+# stores a counter through the window over and over and reads the file
+# back after each store: one store that does not reach the file is a clip
+# that should not have happened.
+
+NOBODY = 65534
+FALLOC_FL_KEEP_SIZE = 0x01
+FALLOC_FL_COLLAPSE_RANGE = 0x08
+
+
+def needs_root_daemon():
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the daemon must switch to another caller's ids")
+
+
+class WindowStoreWatch:
+    """Store a counter at window offset moffset (mapping file offset
+    foffset of path) until stopped, checking each store in the host file."""
+
+    def __init__(self, d, path, moffset, foffset):
+        self.d, self.moffset, self.foffset = d, moffset, foffset
+        self.fd = os.open(path, os.O_RDONLY)
+        self.stores = self.faults = self.lost = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self):
+        i = 0
+        while not self.stop:
+            i += 1
+            value = struct.pack("<Q", i)
+            try:
+                self.d.poke(self.moffset, value)
+            except OSError:
+                self.faults += 1
+                continue
+            self.stores += 1
+            if os.pread(self.fd, 8, self.foffset) != value:
+                self.lost += 1
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 5
+        while self.stores + self.faults < 10:
+            assert time.monotonic() < deadline, "no store through the window"
+            time.sleep(0.001)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop = True
+        self.thread.join()
+        os.close(self.fd)
+
+    def assert_every_store_landed(self, what):
+        assert self.stores > 0
+        assert self.faults == 0 and self.lost == 0, (
+            f"{what}: {self.lost} of {self.stores} stores through the window did not "
+            f"reach the file and {self.faults} faulted: the window was clipped")
+
+
+def test_refused_o_trunc_open_never_clips_the_window(daemon, files):
+    """OPEN with O_TRUNC by a caller who may not write the file is EACCES
+    and changes nothing: not the file, and not the window either (the
+    permission check comes before the clip)."""
+    needs_root_daemon()
+    d, c = daemon, daemon.conn
+    os.chmod(d.s("a"), 0o644)
+    expect_ok(map_req(d, files.a, NO_FH, 0, 2 * PAGE, RD | WR, 0))
+    results = {}
+    with WindowStoreWatch(d, d.s("a"), PAGE, PAGE) as watch:
+        for _ in range(150):
+            for flags in (os.O_WRONLY | os.O_TRUNC, os.O_RDONLY | os.O_TRUNC):
+                err, _ = c.request(fusewire.OPEN, files.a, fusewire.OPEN_IN.pack(flags, 0),
+                                   uid=NOBODY, gid=NOBODY)
+                results[err] = results.get(err, 0) + 1
+    assert results == {errno.EACCES: 300}, results
+    watch.assert_every_store_landed("refused O_TRUNC opens")
+    assert os.path.getsize(d.s("a")) == len(FILE_A)
+    d.assert_alive()
+
+
+def test_permitted_o_trunc_open_truncates_and_clips(daemon, files):
+    """The good path still truncates under the contract: a writer's O_TRUNC
+    empties the file and the window stops showing its data; a read-only
+    O_TRUNC open by a caller who may write truncates too (as open(2) does)."""
+    needs_root_daemon()
+    d, c = daemon, daemon.conn
+    expect_ok(map_req(d, files.a, NO_FH, 0, 2 * PAGE, RD, 0))
+    assert d.peek(0, len(FILE_A)) == FILE_A
+    fh = c.open(files.a, os.O_RDWR | os.O_TRUNC)
+    assert os.path.getsize(d.s("a")) == 0
+    assert d.shows_no_file_data(0, len(FILE_A))
+    c.release(files.a, fh)
+
+    with open(d.s("b"), "rb") as f:
+        assert f.read() == FILE_B
+    os.chmod(d.s("b"), 0o666)
+    err, payload = c.request(fusewire.OPEN, files.b,
+                             fusewire.OPEN_IN.pack(os.O_RDONLY | os.O_TRUNC, 0),
+                             uid=NOBODY, gid=NOBODY)
+    assert err == 0, fusewire.errno_name(err)
+    assert os.path.getsize(d.s("b")) == 0
+    c.release(files.b, fusewire.OPEN_OUT.unpack(payload)[0])
+    d.assert_alive()
+
+
+def test_failing_collapse_range_never_clips_the_window(daemon, files):
+    """FALLOCATE COLLAPSE_RANGE that the host would refuse (a read-only
+    handle, offset or length not a multiple of the block size, a range
+    reaching the end of the file, collapse mixed with another mode) gets
+    the host's errno, and the window is never clipped for it."""
+    d, c = daemon, daemon.conn
+    block = os.stat(d.s("a")).st_blksize
+    assert len(FILE_A) == 2 * PAGE and block <= PAGE, (block, len(FILE_A))
+    fh_r = c.open(files.a, os.O_RDONLY)
+    fh_w = c.open(files.a, os.O_RDWR)
+    cases = [  # (handle, offset, length, mode, errno)
+        (fh_r, 0, block, FALLOC_FL_COLLAPSE_RANGE, errno.EBADF),
+        (fh_w, 1, block, FALLOC_FL_COLLAPSE_RANGE, errno.EINVAL),
+        (fh_w, 0, block + 100, FALLOC_FL_COLLAPSE_RANGE, errno.EINVAL),
+        (fh_w, PAGE, PAGE, FALLOC_FL_COLLAPSE_RANGE, errno.EINVAL),
+        (fh_w, 0, 2 * PAGE, FALLOC_FL_COLLAPSE_RANGE, errno.EINVAL),
+        (fh_w, 0, 3 * PAGE, FALLOC_FL_COLLAPSE_RANGE, errno.EINVAL),
+        (fh_w, 0, PAGE, FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_KEEP_SIZE, errno.EOPNOTSUPP),
+    ]
+    expect_ok(map_req(d, files.a, NO_FH, 0, 2 * PAGE, RD | WR, 0))
+    with WindowStoreWatch(d, d.s("a"), PAGE + 8, PAGE + 8) as watch:
+        for _ in range(40):
+            for fh, offset, length, mode, err in cases:
+                expect_err(c.fallocate_request(files.a, fh, offset, length, mode), err)
+    watch.assert_every_store_landed("failing collapse ranges")
+    assert os.path.getsize(d.s("a")) == len(FILE_A)
+    d.assert_alive()
+
+
+# ---------------------------------------------------------------------------
+# CREATE opens regular files only
+
+
+class BlockedFifoWriter:
+    """A host fifo with a writer blocked in open(2) until someone opens the
+    fifo for reading: `opened` tells whether anyone did."""
+
+    def __init__(self, path):
+        self.path = path
+        os.mkfifo(path)
+        self.opened = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        fd = os.open(self.path, os.O_WRONLY)    # blocks until a reader comes
+        self.opened.set()
+        os.close(fd)
+
+    def release(self):
+        """Let the writer go (we open for reading) and wait for it."""
+        if not self.opened.is_set():
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            self.thread.join(timeout=10)
+            os.close(fd)
+        assert not self.thread.is_alive()
+
+
+def create_req(c, parent, name, flags, mode=0o640):
+    err, payload = c.request(fusewire.CREATE, parent,
+                             fusewire.CREATE_IN.pack(flags | os.O_CREAT, mode, 0, 0)
+                             + name.encode() + b"\0")
+    return err, payload
+
+
+def test_create_never_opens_special_files(daemon, files):
+    """CREATE on a name that exists as a fifo, device node, directory or
+    symlink refuses (EACCES, EISDIR, ELOOP) without opening it: a host
+    writer blocked on the fifo stays blocked. An existing regular file is
+    opened (the same inode, its data), O_EXCL still says EEXIST, and a new
+    name is created as a regular file."""
+    d, c = daemon, daemon.conn
+    writer = BlockedFifoWriter(d.s("fifo"))
+    try:
+        for flags in (os.O_RDONLY, os.O_RDONLY | os.O_NONBLOCK, os.O_RDWR, os.O_WRONLY):
+            err, _ = create_req(c, fusewire.ROOT_ID, "fifo", flags)
+            # Had the daemon opened the fifo for reading, the writer's open
+            # would be returning now; give it a moment.
+            writer.thread.join(timeout=0.2)
+            assert not writer.opened.is_set(), f"the daemon opened the host fifo ({flags:#o})"
+            assert err == errno.EACCES, (flags, fusewire.errno_name(err))
+    finally:
+        writer.release()
+    os.mknod(d.s("null"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    os.symlink("a", d.s("link"))
+    for name, want in (("null", errno.EACCES), ("d", errno.EISDIR), ("link", errno.ELOOP)):
+        for flags in (os.O_RDONLY, os.O_RDWR):
+            err, _ = create_req(c, fusewire.ROOT_ID, name, flags)
+            assert err == want, (name, flags, fusewire.errno_name(err))
+
+    err, payload = create_req(c, fusewire.ROOT_ID, "a", os.O_RDWR)
+    assert err == 0, fusewire.errno_name(err)
+    entry = c._entry(payload)
+    fh = fusewire.OPEN_OUT.unpack_from(payload, fusewire.ENTRY_OUT.size)[0]
+    assert entry["nodeid"] == files.a
+    assert c.read(files.a, fh, 0, len(FILE_A)) == FILE_A
+    c.release(files.a, fh)
+    err, _ = create_req(c, fusewire.ROOT_ID, "a", os.O_RDWR | os.O_EXCL)
+    assert err == errno.EEXIST, fusewire.errno_name(err)
+    entry, fh = c.create(fusewire.ROOT_ID, "new", os.O_RDWR | os.O_EXCL, 0o640)
+    st = os.lstat(d.s("new"))
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o640
+    assert entry["attr"]["ino"] == st.st_ino
+    c.release(entry["nodeid"], fh)
+    d.assert_alive()
+
+
+# ---------------------------------------------------------------------------
+# Blocking locks never block the daemon's workers
+#
+# F_SETLKW and flock() without LOCK_NB wait for the lock. A worker thread
+# that waited inside the host's lock call would be lost to the pool until
+# the lock came; with as many waiters as workers (10 by default) nobody
+# would be left to serve the unlock that ends the wait.
+
+F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
+LOCK_WAITERS = 11      # more than the default pool of 10 workers
+
+
+def lk(c, nodeid, fh, lock_type, opcode=fusewire.SETLK, flock=False, owner=1, reply=True):
+    """SETLK/SETLKW of bytes [0, 99] (or the whole file for flock)."""
+    return c.request(opcode, nodeid, fusewire.LK_IN.pack(
+        fh, owner, 0, 99, lock_type, 0, fusewire.FUSE_LK_FLOCK if flock else 0, 0),
+        reply=reply)
+
+
+def recv_some(c, timeout):
+    """{unique: (errno, payload)} of the replies that arrive within timeout
+    seconds of each other (at least one)."""
+    got = {}
+    old = c.sock.gettimeout()
+    c.sock.settimeout(timeout)
+    try:
+        while True:
+            try:
+                data = c.sock.recv(1 << 22)
+            except socket.timeout:
+                break
+            if not data:
+                raise ConnectionError("the server closed the connection")
+            unique = fusewire.OUT_HEADER.unpack_from(data)[2]
+            got[unique] = c.recv_reply(unique, data)
+            c.sock.settimeout(0.05)
+    finally:
+        c.sock.settimeout(old)
+    return got
+
+
+def recv_until(c, want, timeout=10.0):
+    """Replies until every unique in want has come (more may come along):
+    fails if one has not within timeout seconds."""
+    got, deadline = {}, time.monotonic() + timeout
+    while not set(want) <= set(got):
+        left = deadline - time.monotonic()
+        assert left > 0, f"no reply to {sorted(set(want) - set(got))} within {timeout} s"
+        got.update(recv_some(c, left))
+    return got
+
+
+@pytest.mark.parametrize("flock", [False, True], ids=["posix", "flock"])
+def test_blocking_lock_waiters_leave_workers_free(daemon, files, flock):
+    """The reviewer's scenario: one handle holds a write lock, eleven more
+    wait for it with SETLKW. The daemon still answers other requests and
+    the holder's unlock; then the waiters get the lock one at a time, one
+    more each time the current owner releases it."""
+    d, c = daemon, daemon.conn
+    fhs = [c.open(files.a, os.O_RDWR) for _ in range(LOCK_WAITERS + 1)]
+    expect_ok(lk(c, files.a, fhs[0], F_WRLCK, flock=flock))
+    waiting = {lk(c, files.a, fh, F_WRLCK, fusewire.SETLKW, flock=flock, owner=i + 2,
+                  reply=False): fh for i, fh in enumerate(fhs[1:])}
+    # Every worker would be stuck now if waiters blocked them.
+    g = c.request(fusewire.GETATTR, files.a, fusewire.GETATTR_IN.pack(0, 0, 0), reply=False)
+    assert recv_until(c, [g])[g][0] == 0
+    assert set(waiting).isdisjoint(recv_some(c, 0.1)), "a waiter got a held lock"
+
+    owner_fh, granted = fhs[0], 0
+    while waiting:
+        u = lk(c, files.a, owner_fh, F_UNLCK, flock=flock, reply=False)
+        got = recv_until(c, [u])
+        assert got.pop(u)[0] == 0, "unlock failed"
+        if not got:
+            got = recv_some(c, 10.0)
+        assert len(got) == 1 and set(got) <= set(waiting), (
+            f"after release {granted + 1}: replies {got}, expected one waiter's grant")
+        (unique, (err, _)), = got.items()
+        assert err == 0, fusewire.errno_name(err)
+        owner_fh = waiting.pop(unique)
+        granted += 1
+    assert granted == LOCK_WAITERS
+    expect_ok(lk(c, files.a, owner_fh, F_UNLCK, flock=flock))
+    d.assert_alive()
+
+
+def interrupt_until_answered(c, target, timeout=10.0):
+    """INTERRUPT target until its reply comes (an INTERRUPT that reaches
+    the server before target is in flight is answered EAGAIN: resend)."""
+    deadline = time.monotonic() + timeout
+    i = c.interrupt(target)
+    while True:
+        assert time.monotonic() < deadline, f"request {target} not answered after INTERRUPT"
+        got = recv_some(c, 0.5)
+        if i in got:
+            assert got.pop(i)[0] == errno.EAGAIN
+            i = c.interrupt(target)
+        if target in got:
+            return got[target]
+
+
+@pytest.mark.parametrize("flock", [False, True], ids=["posix", "flock"])
+def test_interrupted_lock_wait_answers_eintr(daemon, files, flock):
+    """FUSE_INTERRUPT of a waiting SETLKW answers it EINTR, and the
+    interrupted waiter does not take the lock later: once the holder
+    releases, a third handle gets it at once."""
+    d, c = daemon, daemon.conn
+    holder, waiter, third = (c.open(files.a, os.O_RDWR) for _ in range(3))
+    expect_ok(lk(c, files.a, holder, F_WRLCK, flock=flock))
+    w = lk(c, files.a, waiter, F_WRLCK, fusewire.SETLKW, flock=flock, owner=2, reply=False)
+    err, _ = interrupt_until_answered(c, w)
+    assert err == errno.EINTR, fusewire.errno_name(err)
+    expect_ok(lk(c, files.a, holder, F_UNLCK, flock=flock))
+    expect_ok(lk(c, files.a, third, F_WRLCK, flock=flock, owner=3))
+    d.assert_alive()
+
+
+@pytest.mark.parametrize("end", ["destroy", "close"])
+def test_lock_waiters_end_with_the_session(daemon, files, end):
+    """Waiters still waiting when the session ends are answered EINTR
+    (DESTROY) or simply stop (the connection closed), and the daemon exits
+    cleanly instead of waiting for locks that never come."""
+    d, c = daemon, daemon.conn
+    fhs = [c.open(files.a, os.O_RDWR) for _ in range(LOCK_WAITERS + 1)]
+    expect_ok(lk(c, files.a, fhs[0], F_WRLCK))
+    waiting = [lk(c, files.a, fh, F_WRLCK, fusewire.SETLKW, owner=i + 2, reply=False)
+               for i, fh in enumerate(fhs[1:])]
+    if end == "destroy":
+        u = c.request(fusewire.DESTROY, 0, reply=False)
+        got = recv_until(c, waiting + [u])
+        assert got[u][0] == 0
+        assert {got[w][0] for w in waiting} == {errno.EINTR}, got
+    c.close()
+    try:
+        assert d.proc.wait(timeout=10) == 0, d.log()
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"daemon still running 10 s after its connection closed:\n{d.log()}")
+
+
+# ---------------------------------------------------------------------------
+# Listing a directory the caller can read but not search
+
+
+def list_dir(c, nodeid, fh, opcode, size=512, uid=None, gid=None):
+    """Every entry of an open directory, READDIR or READDIRPLUS calls of
+    size bytes from offset 0 until an empty reply; fails on an error."""
+    entries, off = [], 0
+    plus = opcode == fusewire.READDIRPLUS
+    for _ in range(1000):
+        err, payload = c.request(opcode, nodeid, fusewire.READ_IN.pack(fh, off, size, 0, 0, 0, 0),
+                                 uid=uid, gid=gid)
+        assert err == 0, f"after {len(entries)} entries: {fusewire.errno_name(err)}"
+        if not payload:
+            return entries
+        batch = fusewire.parse_dirents(payload, plus)
+        entries += batch
+        off = batch[-1]["off"]
+    pytest.fail("the listing never ends")
+
+
+@pytest.mark.parametrize("opcode", [fusewire.READDIR, fusewire.READDIRPLUS],
+                         ids=["readdir", "readdirplus"])
+def test_listing_a_readable_unsearchable_directory(daemon, files, opcode):
+    """A caller with read but not search permission on a directory (0744,
+    root's, read by nobody) lists every name, as on the host: READDIRPLUS
+    cannot look the names up, so it sends them without attributes (node id
+    0) instead of failing part way through the listing."""
+    needs_root_daemon()
+    d, c = daemon, daemon.conn
+    names = {f"file{i:02}" for i in range(40)}
+    for name in names:
+        open(os.path.join(d.s("d"), name), "w").close()
+    os.chmod(d.s("d"), 0o744)
+    fh = fusewire.OPEN_OUT.unpack(c.call(fusewire.OPENDIR, files.d,
+                                         fusewire.OPEN_IN.pack(os.O_RDONLY, 0)))[0]
+    entries = list_dir(c, files.d, fh, opcode, uid=NOBODY, gid=NOBODY)
+    assert sorted(e["name"] for e in entries) == sorted(names | {".", ".."})
+    for e in entries:
+        if e["name"] not in (".", ".."):
+            host = os.lstat(os.path.join(d.s("d"), e["name"]))
+            assert e["ino"] == host.st_ino and e["type"] == stat.S_IFREG >> 12, e
+            if opcode == fusewire.READDIRPLUS:
+                assert e["nodeid"] == 0, e      # no lookup, no reference
+    # The owner can search it: READDIRPLUS looks every name up.
+    if opcode == fusewire.READDIRPLUS:
+        for e in list_dir(c, files.d, fh, opcode):
+            if e["name"] not in (".", ".."):
+                assert e["nodeid"] != 0 and e["attr"]["ino"] == e["ino"], e
+    c.release(files.d, fh, fusewire.RELEASEDIR)
+    d.assert_alive()
+
+
+# ---------------------------------------------------------------------------
+# Extended attribute sizes come from the peer
+
+
+def vm_peak_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmPeak:"):
+                return int(line.split()[1])
+    pytest.fail(f"no VmPeak in /proc/{pid}/status")
+
+
+@pytest.mark.parametrize("daemon_opts", [["-o", "xattr"]], ids=["xattr"])
+def test_xattr_buffer_sizes_from_the_peer_are_clamped(daemon, files):
+    """GETXATTR and LISTXATTR with a size of 4 GiB - 1 answer the value and
+    the list, and the daemon never reserved gigabytes for them: no value
+    or list is larger than 64 KiB on Linux. (The library's dispatcher
+    clamps these sizes already and passthrough_dax clamps them again, so
+    this checks the pair, not either alone.)"""
+    d, c = daemon, daemon.conn
+    os.setxattr(d.s("a"), "user.test", b"value")
+    before = vm_peak_kib(d.proc.pid)
+    err, payload = c.request(fusewire.GETXATTR, files.a,
+                             fusewire.GETXATTR_IN.pack(0xFFFFFFFF, 0) + b"user.test\0")
+    assert err == 0 and payload == b"value", (fusewire.errno_name(err), payload)
+    err, payload = c.request(fusewire.LISTXATTR, files.a, fusewire.GETXATTR_IN.pack(0xFFFFFFFF, 0))
+    assert err == 0 and b"user.test\0" in payload, (fusewire.errno_name(err), payload)
+    grown = vm_peak_kib(d.proc.pid) - before
+    assert grown < 1 << 20, f"the daemon's peak address space grew by {grown} KiB"
+    d.assert_alive()

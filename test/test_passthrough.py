@@ -12,6 +12,7 @@ import os
 import stat
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -257,6 +258,30 @@ def test_readdir_and_readdirplus_list_the_host(pd):
     assert seen["sub"] == os.stat(pd.s("sub")).st_size
 
 
+def test_nobody_lists_a_readable_unsearchable_directory(pd):
+    """A directory root owns with mode 0744: nobody may read it (list the
+    names) but not search it (look them up), so `ls` shows the names as it
+    does on the host, although the client starts the listing with
+    READDIRPLUS, which looks names up. (The client's readdirplus=auto mode
+    lists the rest with READDIR, and the host puts "." first, so this mount
+    alone does not catch a READDIRPLUS that fails part way:
+    test_dax_hostile.py's test_listing_a_readable_unsearchable_directory
+    drives READDIRPLUS to the end.)"""
+    os.mkdir(pd.s("d"))
+    names = sorted(f"name{i:03}" for i in range(300))
+    for n in names:
+        write_file(pd.s("d", n), b"")
+    os.chmod(pd.s("d"), 0o744)
+    host = as_nobody("ls", "-a", pd.s("d"))
+    assert host.returncode == 0, host.stderr
+    r = as_nobody("ls", "-a", pd.m("d"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == host.stdout.split() == sorted(names + [".", ".."])
+    # Searching is refused, as on the host.
+    r = as_nobody("stat", pd.m("d", names[0]))
+    assert r.returncode != 0 and "Permission denied" in r.stderr
+
+
 # --------------------------------------------------------------------------
 # Open flags
 
@@ -279,6 +304,70 @@ def test_open_trunc_append_excl(pd):
     fd = os.open(pd.m("f"), os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
     os.close(fd)
     assert read_file(pd.s("f")) == b""
+
+
+class BlockedFifoWriter:
+    """A host fifo with a writer blocked in open(2) until someone opens the
+    fifo for reading: `opened` tells whether anyone did."""
+
+    def __init__(self, path):
+        self.path = path
+        os.mkfifo(path)
+        self.opened = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        fd = os.open(self.path, os.O_WRONLY)    # blocks until a reader comes
+        self.opened.set()
+        os.close(fd)
+
+    def release(self):
+        """Let the writer go (we open for reading) and wait for it."""
+        if not self.opened.is_set():
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            self.thread.join(timeout=10)
+            os.close(fd)
+        assert not self.thread.is_alive()
+
+
+def test_create_racing_a_host_fifo_never_opens_it(pd):
+    """open(O_CREAT) through the mount sends CREATE when LOOKUP found no
+    such name; if a host fifo takes the name in between, the daemon must
+    refuse it rather than open it (it would unblock a host writer waiting
+    for a reader, or block the daemon). A host thread renames a fifo with a
+    blocked writer in and out of the name while we open it with O_CREAT:
+    the writer stays blocked, and every open either succeeds (the client
+    opened its own fifo, or created a regular file) or fails with EACCES."""
+    writer = BlockedFifoWriter(pd.s("q"))
+    stop = threading.Event()
+
+    def flip():
+        while not stop.is_set():
+            os.rename(pd.s("q"), pd.s("p"))
+            os.rename(pd.s("p"), pd.s("q"))
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    outcomes = {}
+    try:
+        for _ in range(3000):
+            try:
+                os.close(os.open(pd.m("p"), os.O_CREAT | os.O_RDONLY | os.O_NONBLOCK, 0o644))
+                key = "ok"
+            except OSError as e:
+                key = errno.errorcode.get(e.errno, e.errno)
+            outcomes[key] = outcomes.get(key, 0) + 1
+            if writer.opened.is_set():
+                break
+    finally:
+        stop.set()
+        flipper.join()
+        opened = writer.opened.is_set()
+        writer.release()
+    assert not opened, f"the daemon opened the host fifo (outcomes so far: {outcomes})"
+    assert set(outcomes) <= {"ok", "EACCES"}, outcomes
+    assert sum(outcomes.values()) == 3000
 
 
 def test_o_tmpfile_then_link(pd):
@@ -547,6 +636,62 @@ def test_locks_conflict_between_processes(pd, kind):
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 50)
     finally:
         os.close(fd)
+
+
+WAITER = r"""
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_APPEND)
+fcntl.lockf(fd, fcntl.LOCK_EX)          # F_SETLKW: waits for the holder
+os.write(fd, b"%s\n" % sys.argv[2].encode())
+fcntl.lockf(fd, fcntl.LOCK_UN)
+"""
+
+
+def waiting_in_fuse(pid):
+    """Is process pid asleep waiting for a FUSE reply?"""
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            wchan = f.read()
+    except FileNotFoundError:
+        return False
+    return "fuse" in wchan or "request_wait_answer" in wchan
+
+
+def test_more_lock_waiters_than_workers_all_get_the_lock(pd):
+    """Twelve processes (more than the daemon's ten workers) block in
+    F_SETLKW on a lock another process holds; when the holder lets go,
+    each gets the lock in turn and finishes. A daemon whose workers waited
+    inside the host's lock call would have none left for the unlock."""
+    write_file(pd.s("f"), b"")
+    holder = subprocess.Popen(["/usr/bin/python3", "-c", HOLDER, pd.m("f"), "posix"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    waiters = []
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        waiters = [subprocess.Popen(["/usr/bin/python3", "-c", WAITER, pd.m("f"), str(i)],
+                                    stderr=subprocess.PIPE, text=True) for i in range(12)]
+        # Let them all queue up (not required for the test to be valid).
+        deadline = time.monotonic() + 10
+        while not all(waiting_in_fuse(w.pid) for w in waiters) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        holder.stdin.close()
+        assert holder.wait(timeout=30) == 0
+        for w in waiters:
+            try:
+                w.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pytest.fail("a lock waiter is still waiting 30 s after the holder let go")
+            assert w.returncode == 0, w.stderr.read()
+    finally:
+        stuck = [p for p in [holder] + waiters if p.poll() is None]
+        if stuck:
+            # A process waiting for a reply that was sent cannot be killed
+            # until the connection ends: end it by killing the daemon.
+            pd.server.proc.kill()
+            for p in stuck:
+                p.kill()
+                p.wait(timeout=30)
+    assert sorted(read_file(pd.s("f")).split()) == sorted(str(i).encode() for i in range(12))
 
 
 # --------------------------------------------------------------------------
