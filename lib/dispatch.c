@@ -83,6 +83,7 @@ static fuse_req_t req_clone_unlisted(fuse_req_t req)
 		return NULL;
 	copy->se = req->se;
 	copy->ch = req->ch;
+	chan_get(copy->ch);
 	copy->unique = req->unique;
 	copy->opcode = req->opcode;
 	copy->ctx = req->ctx;

@@ -52,7 +52,23 @@ struct fuse_chan {
 	int fd;
 	/** Owned by the transport (e.g. custom io userdata). */
 	void *priv;
+	/**
+	 * References of a channel a loop cloned (its worker plus each request
+	 * read from it, which may be answered after the worker left); 0 for
+	 * channels that live as long as the session (the master, ring entries).
+	 */
+	atomic_int refs;
 };
+
+/* Keep a counted channel alive for one more user (no-op if uncounted). */
+static inline void chan_get(struct fuse_chan *ch)
+{
+	if (ch && atomic_load(&ch->refs) > 0)
+		atomic_fetch_add(&ch->refs, 1);
+}
+
+/* Drop a reference; the last one releases the channel to its transport. */
+void chan_put(struct fuse_session *se, struct fuse_chan *ch);
 
 /** A request in flight, from decode to reply. */
 struct fuse_req {

@@ -102,8 +102,9 @@ static void mt_worker_release(struct mt_worker *w)
 {
 	struct fuse_session *se = w->mt->se;
 
+	/* Requests read from a cloned channel may still be answered later. */
 	if (w->ch && w->ch != &se->master)
-		se->tp->release(w->ch);
+		chan_put(se, w->ch);
 	w->ch = NULL;
 	free(w->buf);
 	w->buf = NULL;
@@ -227,8 +228,10 @@ static int mt_start_worker(struct mt_loop *mt)
 	if (mt->cfg.clone_fd && se->tp->clone) {
 		struct fuse_chan *ch;
 
-		if (se->tp->clone(&se->master, &ch) == 0)
+		if (se->tp->clone(&se->master, &ch) == 0) {
+			atomic_store(&ch->refs, 1);
 			w->ch = ch;
+		}
 		else
 			fuse_log(FUSE_LOG_DEBUG, "fuse: clone_fd unavailable; sharing the fd\n");
 	}
@@ -257,7 +260,7 @@ static int mt_start_worker(struct mt_loop *mt)
 out_free:
 	free(w->buf);
 	if (w->ch != &se->master)
-		se->tp->release(w->ch);
+		chan_put(se, w->ch);
 	free(w);
 	return err;
 }

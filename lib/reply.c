@@ -26,6 +26,7 @@ void req_free(fuse_req_t req)
 		req->listed = false;
 		pthread_mutex_unlock(&se->lock);
 	}
+	chan_put(se, req->ch);
 	free(req);
 }
 

@@ -297,6 +297,12 @@ struct fuse_dax_window *fuse_session_dax_window(struct fuse_session *se)
  * Processing one message.
  */
 
+void chan_put(struct fuse_session *se, struct fuse_chan *ch)
+{
+	if (ch && atomic_load(&ch->refs) > 0 && atomic_fetch_sub(&ch->refs, 1) == 1)
+		se->tp->release(ch);
+}
+
 static fuse_req_t req_new(struct fuse_session *se, struct fuse_chan *ch,
 			  const struct wire_req *w)
 {
@@ -306,6 +312,7 @@ static fuse_req_t req_new(struct fuse_session *se, struct fuse_chan *ch,
 		return NULL;
 	req->se = se;
 	req->ch = ch;
+	chan_get(ch);
 	req->unique = w->in.unique;
 	req->opcode = w->in.opcode;
 	req->ctx.uid = w->in.uid;

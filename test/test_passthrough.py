@@ -657,11 +657,20 @@ def waiting_in_fuse(pid):
     return "fuse" in wchan or "request_wait_answer" in wchan
 
 
-def test_more_lock_waiters_than_workers_all_get_the_lock(pd):
+@pytest.mark.parametrize("loop", ["shared_fd", "clone_fd_idle_exit"])
+def test_more_lock_waiters_than_workers_all_get_the_lock(start_pd, loop):
     """Twelve processes (more than the daemon's ten workers) block in
     F_SETLKW on a lock another process holds; when the holder lets go,
     each gets the lock in turn and finishes. A daemon whose workers waited
-    inside the host's lock call would have none left for the unlock."""
+    inside the host's lock call would have none left for the unlock.
+    clone_fd_idle_exit: each worker reads its own cloned /dev/fuse fd and
+    idle workers leave the pool while the waits go on, so the late replies
+    go out on channels whose workers are gone (the channel must live as
+    long as a request read from it)."""
+    opts = ("cache=never", "xattr")
+    if loop == "clone_fd_idle_exit":
+        opts += ("clone_fd", "max_idle_threads=1")
+    pd = start_pd(*opts)
     write_file(pd.s("f"), b"")
     holder = subprocess.Popen(["/usr/bin/python3", "-c", HOLDER, pd.m("f"), "posix"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
