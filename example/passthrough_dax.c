@@ -143,6 +143,8 @@ struct pd_handle {
 };
 
 struct pd_fs {
+	/* -o max_write=, readdirplus=, ... (libfuse's connection options) */
+	struct fuse_conn_info_opts *conn_opts;
 	enum pd_cache cache;
 	enum pd_dax dax;
 	bool writeback;
@@ -2515,6 +2517,10 @@ static void pd_init(void *userdata, struct fuse_conn_info *conn)
 		want(conn, FUSE_CAP_DAX_MAPPING, "DAX mappings");
 	if (fs->dax == DAX_INODE)
 		want(conn, FUSE_CAP_DAX_INODE, "per-inode DAX");
+	/* The user's -o max_write=, readdirplus=... have the last word. */
+	fuse_apply_conn_info_opts(fs->conn_opts, conn);
+	/* Opens must follow the cache mode the connection really has. */
+	fs->writeback = (conn->want_ext & FUSE_CAP_WRITEBACK_CACHE) != 0;
 }
 
 /*
@@ -2611,7 +2617,11 @@ static void usage(const char *prog)
 	       "                           (inode: files with the user.dax xattr)\n"
 	       "    -o dax_window_size=N   DAX window size, K/M/G suffixes, a multiple\n"
 	       "                           of the page size (default 1G)\n"
-	       "    --thread-pool-size=N   at most N worker threads\n\n");
+	       "    --thread-pool-size=N   at most N worker threads\n\n"
+	       "Connection options (libfuse's): -o max_write=N, max_readahead=N,\n"
+	       "    max_background=N, congestion_threshold=N, readdirplus=yes|no|auto,\n"
+	       "    [no_]writeback_cache, [no_]async_dio, [no_]auto_inval_data,\n"
+	       "    [no_]splice_read|write|move, sync_read, no_remote_lock\n\n");
 }
 
 /* "64M" -> 67108864. Returns 0 or -EINVAL. */
@@ -2810,6 +2820,9 @@ int main(int argc, char *argv[])
 		goto out_args;
 	if (fuse_parse_cmdline(&args, &opts) != 0)
 		goto out_args;
+	fs.conn_opts = fuse_parse_conn_info_opts(&args);
+	if (!fs.conn_opts)
+		goto out_args;
 	if (opts.show_help) {
 		usage(argv[0]);
 		fuse_cmdline_help();
@@ -2874,6 +2887,7 @@ out_session:
 out_window:
 	fuse_dax_window_destroy(fs.window);
 out_args:
+	free(fs.conn_opts);
 	if (fs.proc_fd >= 0)
 		close(fs.proc_fd);
 	if (fs.root.fd >= 0)

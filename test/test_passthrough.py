@@ -9,6 +9,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import re
 import stat
 import struct
 import subprocess
@@ -804,6 +805,25 @@ def test_cache_always_writeback_round_trip(start_pd):
     os.close(fd)
     assert read_file(mnt.s("f")) == data + b"end"
     assert read_file(mnt.m("f")) == data + b"end"
+
+
+def test_connection_options_reach_init(start_pd):
+    """libfuse's connection options (-o max_write=, writeback_cache) are
+    applied at INIT: the debug line of the answer shows them, and a
+    write-back cache asked for this way still gets write-only and append
+    opens right (the daemon follows the cache mode the connection has)."""
+    mnt = start_pd("cache=auto", "max_write=65536", "writeback_cache", "debug")
+    data = os.urandom(300000)
+    write_file(mnt.m("f"), data)
+    fd = os.open(mnt.m("f"), os.O_WRONLY | os.O_APPEND)
+    os.write(fd, b"tail")
+    os.fsync(fd)
+    os.close(fd)
+    assert read_file(mnt.s("f")) == data + b"tail"
+    answered = [l for l in mnt.server.log().splitlines() if l.startswith("INIT: answered")]
+    assert answered and "max_write 65536" in answered[0], answered
+    want = int(re.search(r"want 0x([0-9a-f]+)", answered[0]).group(1), 16)
+    assert want & (1 << 16), f"writeback cache not wanted: {answered[0]}"  # FUSE_CAP_WRITEBACK_CACHE
 
 
 def test_dax_window_option_mounts(start_pd):
