@@ -149,6 +149,26 @@ struct fuse_dax_backend_ops {
 int fuse_dax_window_new_local(uint64_t size, unsigned flags,
 			      struct fuse_dax_window **out);
 
+struct fuse_session;
+
+/**
+ * Create the window that fits the session's transport: a local window (as
+ * fuse_dax_window_new_local()) on /dev/fuse, or, when the session serves a
+ * VMM over vhost-user (-o vhost_user_socket=PATH, or a mount point
+ * "vhost-user:PATH" given to fuse_session_mount()), a remote window whose
+ * mappings the VMM carries out (vhost-user SHMEM_MAP / SHMEM_UNMAP) in the
+ * device's DAX cache window; size should not exceed the VMM's cache size.
+ * Call it after fuse_session_new() and before fuse_session_mount(); for the
+ * vhost-user case the transport must be chosen by then (the option, or
+ * fuse_session_new() arguments), since the mount point is not known yet.
+ * The caller attaches it with fuse_session_set_dax_window() and frees it
+ * with fuse_dax_window_destroy() after fuse_session_destroy().
+ *
+ * @return 0, or the errors of fuse_dax_window_new_local() / fuse_dax_window_new()
+ */
+int fuse_dax_window_new_for_session(struct fuse_session *se, uint64_t size,
+				    unsigned flags, struct fuse_dax_window **out);
+
 /**
  * Create a window driven by a backend, typically a remote one whose memory
  * belongs to another process (a VMM). The window keeps the table and

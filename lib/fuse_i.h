@@ -17,6 +17,7 @@
 struct fuse_chan;
 struct mount_opts;
 struct uring_pool;
+struct vu_dev;
 
 /*
  * A transport moves whole request and reply messages. It knows nothing of
@@ -132,6 +133,9 @@ struct fuse_session {
 	/** -o uring_queue_depth=N, 0 for the default. */
 	unsigned int uring_depth;
 
+	/* vhost-user-fs (lib/transport_vhost_user.c), or NULL. */
+	struct vu_dev *vu;
+
 	/* Loop state. */
 	atomic_int exited;
 	int error;
@@ -183,6 +187,8 @@ bool notify_take_retrieve(struct fuse_session *se, uint64_t unique, void **cooki
 /* transport_dev.c, transport_custom.c */
 extern const struct transport_ops transport_dev_ops;
 extern const struct transport_ops transport_custom_ops;
+/* transport_vhost_user.c */
+extern const struct transport_ops transport_vhost_user_ops;
 
 /* loop.c / loop_mt.c */
 /** Receive buffer for one worker, page aligned. */

@@ -6,6 +6,7 @@
 #include "fuse_i.h"
 #include "mount.h"
 #include "uring.h"
+#include "vhost_user.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,6 +28,8 @@ struct session_opts {
 	int debug;
 	int io_uring;
 	unsigned int uring_depth;
+	char *vhost_user_socket;
+	unsigned int vhost_user_shmem_bit;
 };
 
 #define SESSION_OPT(t, p) { t, offsetof(struct session_opts, p), 1 }
@@ -36,6 +39,8 @@ static const struct fuse_opt session_opt_spec[] = {
 	SESSION_OPT("--debug", debug),
 	SESSION_OPT("io_uring", io_uring),
 	SESSION_OPT("uring_queue_depth=%u", uring_depth),
+	SESSION_OPT("vhost_user_socket=%s", vhost_user_socket),
+	SESSION_OPT("vhost_user_shmem_bit=%u", vhost_user_shmem_bit),
 	FUSE_OPT_END,
 };
 
@@ -61,6 +66,18 @@ static int session_parse_args(struct fuse_session *se, struct fuse_args *args)
 	se->uring_depth = so.uring_depth;
 	if (so.io_uring)
 		se->tp = uring_requested(se);
+	if (so.vhost_user_socket) {
+		int err = vhost_user_new(se, so.vhost_user_socket);
+
+		free(so.vhost_user_socket);
+		if (err < 0)
+			return err;
+	}
+	if (so.vhost_user_shmem_bit && vhost_user_set_shmem_bit(se, so.vhost_user_shmem_bit) < 0) {
+		fuse_log(FUSE_LOG_ERR, "fuse: vhost_user_shmem_bit=%u: needs vhost_user_socket, "
+			 "and 20, 21 or 22\n", so.vhost_user_shmem_bit);
+		return -EINVAL;
+	}
 	if (mount_opts_parse(args, &se->mo) < 0)
 		return -EINVAL;
 	/* allow_root mounts with allow_other; the session turns others away. */
@@ -161,6 +178,19 @@ int fuse_session_mount(struct fuse_session *se, const char *mountpoint)
 		fuse_log(FUSE_LOG_ERR, "fuse: no mount point\n");
 		return -1;
 	}
+	if (strncmp(mountpoint, VHOST_USER_PREFIX, strlen(VHOST_USER_PREFIX)) == 0 &&
+	    vhost_user_new(se, mountpoint + strlen(VHOST_USER_PREFIX)) < 0)
+		return -1;
+	if (se->vu) {
+		se->mountpoint = strdup(mountpoint);
+		if (!se->mountpoint || vhost_user_mount(se) < 0) {
+			free(se->mountpoint);
+			se->mountpoint = NULL;
+			return -1;
+		}
+		se->owns_fd = false;
+		return 0;
+	}
 	/* Never let a connection fd land on stdin/stdout/stderr. */
 	for (;;) {
 		int probe = open("/dev/null", O_RDWR);
@@ -191,6 +221,7 @@ void fuse_session_unmount(struct fuse_session *se)
 {
 	if (!se->mountpoint)
 		return;
+	vhost_user_unmount(se);
 	if (se->owns_fd) {
 		mount_unmount(se->mountpoint, se->master.fd, se->mo);
 		se->master.fd = -1;
@@ -245,6 +276,7 @@ void fuse_session_destroy(struct fuse_session *se)
 	uring_stop(se);
 	session_call_destroy(se);
 	fuse_session_unmount(se);
+	vhost_user_free(se);
 	if (se->owns_fd && se->master.fd >= 0)
 		close(se->master.fd);
 	for (rw = se->retrieves; rw; rw = next) {
@@ -559,5 +591,8 @@ void fuse_lowlevel_help(void)
 	       "    -o default_permissions let the kernel check permissions\n"
 	       "    -o fsname=NAME         source shown in the mount table\n"
 	       "    -o io_uring            FUSE-over-io_uring when the kernel offers it\n"
-	       "    -o uring_queue_depth=N ring entries per queue (default 8)\n");
+	       "    -o uring_queue_depth=N ring entries per queue (default 8)\n"
+	       "    -o vhost_user_socket=PATH  serve a VMM (vhost-user-fs) on PATH instead\n"
+	       "                           of mounting (same as mount point vhost-user:PATH)\n"
+	       "    -o vhost_user_shmem_bit=N  protocol feature bit of SHMEM_MAP (20, 21, 22)\n");
 }

@@ -491,15 +491,23 @@ static const struct fuse_opt tf_opt_spec[] = {
 	FUSE_OPT_END
 };
 
-static int run(struct tf_fs *fs, struct fuse_args *args, const struct fuse_cmdline_opts *co)
+static int run(struct tf_fs *fs, struct fuse_args *args, const struct fuse_cmdline_opts *co,
+	       uint64_t size)
 {
 	struct fuse_loop_config *cfg;
 	struct fuse_session *se;
-	int ret = 1;
+	int ret = 1, err;
 
 	se = fuse_session_new(args, &tf_ops, sizeof(tf_ops), fs);
 	if (!se)
 		return 1;
+	/* A local window on /dev/fuse, the VMM's cache window under vhost-user. */
+	err = fuse_dax_window_new_for_session(se, size, 0, &fs->window);
+	if (err) {
+		fprintf(stderr, "dax_testfs: a %llu-byte window: %s\n",
+			(unsigned long long)size, strerror(-err));
+		goto out_session;
+	}
 	if (fuse_session_set_dax_window(se, fs->window) != 0 ||
 	    fuse_set_signal_handlers(se) != 0)
 		goto out_session;
@@ -528,7 +536,7 @@ int main(int argc, char *argv[])
 	struct tf_opts o = { 0 };
 	static struct tf_fs fs;
 	uint64_t size = 32 << 20;
-	int ret = 1, err;
+	int ret = 1;
 
 	pthread_mutex_init(&fs.lock, NULL);
 	for (int i = 0; i < TF_MAX_INODES; i++) {
@@ -550,18 +558,11 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "dax_testfs: source %s: %s\n", o.source, strerror(errno));
 		goto out;
 	}
-	err = fuse_dax_window_new_local(size, 0, &fs.window);
-	if (err) {
-		fprintf(stderr, "dax_testfs: a %llu-byte window: %s\n",
-			(unsigned long long)size, strerror(-err));
-		goto out_dir;
-	}
-	ret = run(&fs, &args, &co);
+	ret = run(&fs, &args, &co, size);
 	fuse_dax_window_destroy(fs.window);
 	for (int i = 0; i < TF_MAX_INODES; i++)
 		if (fs.inodes[i].fd >= 0)
 			close(fs.inodes[i].fd);
-out_dir:
 	close(fs.dirfd);
 out:
 	free(co.mountpoint);
