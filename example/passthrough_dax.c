@@ -2755,6 +2755,9 @@ static int check_mountpoint(const char *mountpoint)
 	 */
 	if (strncmp(mountpoint, "/dev/fd/", strlen("/dev/fd/")) == 0)
 		return 0;
+	/* "vhost-user[:SOCKET]": no mount, a VMM connects (see --help). */
+	if (strncmp(mountpoint, "vhost-user", strlen("vhost-user")) == 0)
+		return 0;
 	if (stat(mountpoint, &st) == -1) {
 		fprintf(stderr, "passthrough_dax: mount point %s: %s\n", mountpoint,
 			strerror(errno));
@@ -2850,17 +2853,21 @@ int main(int argc, char *argv[])
 	umask(0);
 	raise_fd_limit();
 
+	se = fuse_session_new(&args, &pd_ops, sizeof(pd_ops), &fs);
+	if (!se)
+		goto out_args;
+	/*
+	 * The window is memory of this process on /dev/fuse, and the VMM's
+	 * cache window under vhost-user: the session knows which.
+	 */
 	if (fs.dax != DAX_NEVER) {
-		err = fuse_dax_window_new_local(window_size, 0, &fs.window);
+		err = fuse_dax_window_new_for_session(se, window_size, 0, &fs.window);
 		if (err) {
 			fprintf(stderr, "passthrough_dax: cannot create a %" PRIu64
 				"-byte DAX window: %s\n", window_size, strerror(-err));
-			goto out_args;
+			goto out_session;
 		}
 	}
-	se = fuse_session_new(&args, &pd_ops, sizeof(pd_ops), &fs);
-	if (!se)
-		goto out_window;
 	if (fs.window) {
 		err = fuse_session_set_dax_window(se, fs.window);
 		if (err) {
@@ -2884,7 +2891,6 @@ out_session:
 	tdestroy(fs.handles, handle_free);
 	tdestroy(fs.by_host_id, tree_node_keep);
 	tdestroy(fs.by_nodeid, inode_close);
-out_window:
 	fuse_dax_window_destroy(fs.window);
 out_args:
 	free(fs.conn_opts);
