@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -132,3 +133,28 @@ def world_dir():
         for d in dirs:
             unmount(os.path.join(root, d))
     shutil.rmtree(path, ignore_errors=True)
+
+
+class BlockedFifoWriter:
+    """A host fifo with a writer blocked in open(2) until someone opens the
+    fifo for reading: `opened` tells whether anyone did."""
+
+    def __init__(self, path):
+        self.path = path
+        os.mkfifo(path)
+        self.opened = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        fd = os.open(self.path, os.O_WRONLY)    # blocks until a reader comes
+        self.opened.set()
+        os.close(fd)
+
+    def release(self):
+        """Let the writer go (we open for reading) and wait for it."""
+        if not self.opened.is_set():
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            self.thread.join(timeout=10)
+            os.close(fd)
+        assert not self.thread.is_alive()

@@ -22,7 +22,7 @@ import time
 import pytest
 
 import fusewire
-from conftest import example_binary
+from conftest import BlockedFifoWriter, example_binary
 from fusewire import NO_FH, SETUPMAPPING_FLAG_READ as RD, SETUPMAPPING_FLAG_WRITE as WR
 
 BINARY = os.environ.get("PASSTHROUGH_DAX", example_binary("passthrough_dax"))
@@ -980,31 +980,6 @@ def test_failing_collapse_range_never_clips_the_window(daemon, files):
 
 # ---------------------------------------------------------------------------
 # CREATE opens regular files only
-
-
-class BlockedFifoWriter:
-    """A host fifo with a writer blocked in open(2) until someone opens the
-    fifo for reading: `opened` tells whether anyone did."""
-
-    def __init__(self, path):
-        self.path = path
-        os.mkfifo(path)
-        self.opened = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        fd = os.open(self.path, os.O_WRONLY)    # blocks until a reader comes
-        self.opened.set()
-        os.close(fd)
-
-    def release(self):
-        """Let the writer go (we open for reading) and wait for it."""
-        if not self.opened.is_set():
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
-            self.thread.join(timeout=10)
-            os.close(fd)
-        assert not self.thread.is_alive()
 
 
 def create_req(c, parent, name, flags, mode=0o640):

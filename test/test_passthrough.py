@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import example_binary
+from conftest import BlockedFifoWriter, example_binary
 
 BINARY = os.environ.get("PASSTHROUGH_DAX", example_binary("passthrough_dax"))
 PAGE = os.sysconf("SC_PAGESIZE")
@@ -305,31 +305,6 @@ def test_open_trunc_append_excl(pd):
     fd = os.open(pd.m("f"), os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
     os.close(fd)
     assert read_file(pd.s("f")) == b""
-
-
-class BlockedFifoWriter:
-    """A host fifo with a writer blocked in open(2) until someone opens the
-    fifo for reading: `opened` tells whether anyone did."""
-
-    def __init__(self, path):
-        self.path = path
-        os.mkfifo(path)
-        self.opened = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        fd = os.open(self.path, os.O_WRONLY)    # blocks until a reader comes
-        self.opened.set()
-        os.close(fd)
-
-    def release(self):
-        """Let the writer go (we open for reading) and wait for it."""
-        if not self.opened.is_set():
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
-            self.thread.join(timeout=10)
-            os.close(fd)
-        assert not self.thread.is_alive()
 
 
 def test_create_racing_a_host_fifo_never_opens_it(pd):
