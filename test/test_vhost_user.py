@@ -19,7 +19,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"
 EXAMPLES = Path("/usr/share/doc/libfuse3-dev/examples")
-QEMU_DAX_BUILD = Path("/work/shared/tools/qemu-dax/build.sh")
+# The workplace's QEMU with a virtio-fs cache window sits next to the
+# repository (../shared/tools/qemu-dax); FUSEDAX_QEMU_DAX names a built one.
+QEMU_DAX_BUILD = REPO.parent / "shared" / "tools" / "qemu-dax" / "build.sh"
 
 
 def loud_skip(msg):
