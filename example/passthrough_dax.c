@@ -2259,6 +2259,8 @@ static void *lock_waiter(void *arg)
 	struct timespec delay = { 0, PD_LOCK_RETRY_MIN_NS };
 	int err;
 
+	/* Named, so `top -H` (and the tests) can tell waiters from workers. */
+	pthread_setname_np(pthread_self(), "pd-lock-wait");
 	for (;;) {
 		err = lock_try(w);
 		if (err != -EAGAIN)

@@ -1148,6 +1148,18 @@ def test_interrupted_lock_wait_answers_eintr(daemon, files, flock):
     d.assert_alive()
 
 
+def waiter_threads(pid):
+    """How many of the daemon's threads are lock waiters (by their name)."""
+    count = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                count += f.read().strip() == "pd-lock-wait"
+        except FileNotFoundError:
+            pass
+    return count
+
+
 @pytest.mark.parametrize("end", ["destroy", "close"])
 def test_lock_waiters_end_with_the_session(daemon, files, end):
     """Waiters still waiting when the session ends are answered EINTR
@@ -1158,6 +1170,13 @@ def test_lock_waiters_end_with_the_session(daemon, files, end):
     expect_ok(lk(c, files.a, fhs[0], F_WRLCK))
     waiting = [lk(c, files.a, fh, F_WRLCK, fusewire.SETLKW, owner=i + 2, reply=False)
                for i, fh in enumerate(fhs[1:])]
+    # The daemon is multi-threaded: a SETLKW still queued when DESTROY is
+    # served would be refused (EIO) instead of waiting. Start the end only
+    # once every request is a waiter thread.
+    deadline = time.monotonic() + 10
+    while waiter_threads(d.proc.pid) < LOCK_WAITERS and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert waiter_threads(d.proc.pid) == LOCK_WAITERS, "the lock requests never started waiting"
     if end == "destroy":
         u = c.request(fusewire.DESTROY, 0, reply=False)
         got = recv_until(c, waiting + [u])
