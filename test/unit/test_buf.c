@@ -5,6 +5,8 @@
  */
 #include "fuse_common.h"
 
+#include "check.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -15,17 +17,6 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int failures;
-
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-				__LINE__, #cond);                            \
-			failures++;                                          \
-		}                                                            \
-	} while (0)
 
 static struct fuse_buf mem_buf(void *mem, size_t size)
 {
@@ -295,10 +286,5 @@ int main(void)
 	test_fd_to_fd();
 	test_splice_fallback();
 	test_errors();
-	if (failures) {
-		fprintf(stderr, "test_buf: %d check(s) failed\n", failures);
-		return 1;
-	}
-	printf("test_buf: all checks passed\n");
-	return 0;
+	return check_summary("test_buf");
 }

@@ -5,43 +5,14 @@
  */
 #include "fuse_lowlevel.h"
 
+#include "check.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int failures;
-
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-				__LINE__, #cond);                            \
-			failures++;                                          \
-		}                                                            \
-	} while (0)
-
-#define CHECK_STR(a, b)                                                      \
-	do {                                                                 \
-		const char *a_ = (a), *b_ = (b);                             \
-		if (!a_ || strcmp(a_, b_) != 0) {                            \
-			fprintf(stderr, "%s:%d: `%s' is \"%s\", want \"%s\"\n", \
-				__FILE__, __LINE__, #a, a_ ? a_ : "(null)",  \
-				b_);                                         \
-			failures++;                                          \
-		}                                                            \
-	} while (0)
-
-static char last_log[512];
-
-static void capture_log(enum fuse_log_level level, const char *fmt,
-			va_list ap)
-{
-	(void)level;
-	vsnprintf(last_log, sizeof(last_log), fmt, ap);
-}
 
 /* Parse a NULL-terminated argv; args and opts are the caller's to free. */
 static int parse(char **argv, struct fuse_args *args,
@@ -265,10 +236,5 @@ int main(void)
 	test_errors();
 	test_versions();
 	test_daemonize();
-	if (failures) {
-		fprintf(stderr, "test_cmdline: %d check(s) failed\n", failures);
-		return 1;
-	}
-	printf("test_cmdline: all checks passed\n");
-	return 0;
+	return check_summary("test_cmdline");
 }

@@ -6,42 +6,12 @@
 #include "fuse_opt.h"
 #include "fuse_log.h"
 
+#include "check.h"
+
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-				__LINE__, #cond);                            \
-			failures++;                                          \
-		}                                                            \
-	} while (0)
-
-#define CHECK_STR(a, b)                                                      \
-	do {                                                                 \
-		const char *a_ = (a), *b_ = (b);                             \
-		if (!a_ || strcmp(a_, b_) != 0) {                            \
-			fprintf(stderr, "%s:%d: `%s' is \"%s\", want \"%s\"\n", \
-				__FILE__, __LINE__, #a, a_ ? a_ : "(null)",  \
-				b_);                                         \
-			failures++;                                          \
-		}                                                            \
-	} while (0)
-
-/* The last message logged, so errors can be checked by their text. */
-static char last_log[512];
-
-static void capture_log(enum fuse_log_level level, const char *fmt,
-			va_list ap)
-{
-	(void)level;
-	vsnprintf(last_log, sizeof(last_log), fmt, ap);
-}
 
 struct conf {
 	int flag_x;
@@ -382,10 +352,5 @@ int main(void)
 	test_nonopts_and_dashdash();
 	test_errors();
 	test_arg_helpers();
-	if (failures) {
-		fprintf(stderr, "test_opt: %d check(s) failed\n", failures);
-		return 1;
-	}
-	printf("test_opt: all checks passed\n");
-	return 0;
+	return check_summary("test_opt");
 }
