@@ -397,7 +397,6 @@ void do_tmpfile(fuse_req_t req, const struct wire_req *w)
 	ops(req)->tmpfile(req, w->in.nodeid, mode, &fi);
 }
 
-/* READ, READDIR and READDIRPLUS share fuse_read_in. */
 /*
  * Sizes the peer asks for, bounded by what a reply can carry: the kernel
  * never asks for more than max_pages (a read) or XATTR_SIZE_MAX /
@@ -416,51 +415,39 @@ static size_t xattr_size(uint32_t size)
 	return size < DISPATCH_XATTR_MAX ? size : DISPATCH_XATTR_MAX;
 }
 
-static void read_fi(struct fuse_file_info *fi, const struct fuse_read_in *arg)
+/* READ, READDIR and READDIRPLUS: the same argument, the same call shape. */
+typedef void (*read_op_t)(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			  struct fuse_file_info *fi);
+
+static void call_read_op(fuse_req_t req, const struct wire_req *w,
+			 const struct fuse_read_in *arg, read_op_t op)
 {
-	fi_init(fi, arg->fh);
-	fi->flags = (int32_t)arg->flags;
+	struct fuse_file_info fi;
+
+	if (!op) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	fi_init(&fi, arg->fh);
+	fi.flags = (int32_t)arg->flags;
 	if (arg->read_flags & FUSE_READ_LOCKOWNER)
-		fi->lock_owner = arg->lock_owner;
+		fi.lock_owner = arg->lock_owner;
+	op(req, w->in.nodeid, read_size(req, arg->size), (off_t)arg->offset, &fi);
 }
 
 void do_read(fuse_req_t req, const struct wire_req *w)
 {
-	const struct fuse_read_in *arg = &w->arg.read;
-	struct fuse_file_info fi;
-
-	if (!ops(req)->read) {
-		fuse_reply_err(req, ENOSYS);
-		return;
-	}
-	read_fi(&fi, arg);
-	ops(req)->read(req, w->in.nodeid, read_size(req, arg->size), (off_t)arg->offset, &fi);
+	call_read_op(req, w, &w->arg.read, ops(req)->read);
 }
 
 void do_readdir(fuse_req_t req, const struct wire_req *w)
 {
-	const struct fuse_read_in *arg = &w->arg.readdir;
-	struct fuse_file_info fi;
-
-	if (!ops(req)->readdir) {
-		fuse_reply_err(req, ENOSYS);
-		return;
-	}
-	read_fi(&fi, arg);
-	ops(req)->readdir(req, w->in.nodeid, read_size(req, arg->size), (off_t)arg->offset, &fi);
+	call_read_op(req, w, &w->arg.readdir, ops(req)->readdir);
 }
 
 void do_readdirplus(fuse_req_t req, const struct wire_req *w)
 {
-	const struct fuse_read_in *arg = &w->arg.readdirplus;
-	struct fuse_file_info fi;
-
-	if (!ops(req)->readdirplus) {
-		fuse_reply_err(req, ENOSYS);
-		return;
-	}
-	read_fi(&fi, arg);
-	ops(req)->readdirplus(req, w->in.nodeid, read_size(req, arg->size), (off_t)arg->offset, &fi);
+	call_read_op(req, w, &w->arg.readdirplus, ops(req)->readdirplus);
 }
 
 void do_write(fuse_req_t req, const struct wire_req *w)
