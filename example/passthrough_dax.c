@@ -53,7 +53,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <linux/limits.h>
 #include <pthread.h>
 #include <search.h>
 #include <stdbool.h>
@@ -1898,19 +1897,15 @@ static void pd_access(fuse_req_t req, fuse_ino_t ino, int mask)
 
 /*
  * getxattr and listxattr share the size-probe-or-fetch protocol. The size
- * comes from the peer (up to 4 GiB): no value or list is ever larger than
- * the host's limits, so a larger buffer would only be memory we let the
- * peer make us allocate.
+ * comes from the peer, but the library caps it at the host's xattr limits
+ * (see fuse_lowlevel.h), so allocating it as it comes is safe.
  */
 static void reply_xattr_value(fuse_req_t req, const struct pd_inode *in, const char *name,
 			      size_t size)
 {
-	size_t limit = name ? XATTR_SIZE_MAX : XATTR_LIST_MAX;
 	char *value = NULL;
 	ssize_t len;
 
-	if (size > limit)
-		size = limit;
 	if (size) {
 		value = malloc(size);
 		if (!value) {

@@ -128,6 +128,10 @@ struct fuse_lowlevel_ops {
 	void (*link)(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		     const char *newname);
 	void (*open)(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+	/**
+	 * size is at most the session's largest reply (a little over
+	 * max_write), also for readdir and readdirplus, whatever the peer sent.
+	 */
 	void (*read)(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi);
 	void (*write)(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
@@ -145,7 +149,13 @@ struct fuse_lowlevel_ops {
 	void (*statfs)(fuse_req_t req, fuse_ino_t ino);
 	void (*setxattr)(fuse_req_t req, fuse_ino_t ino, const char *name,
 			 const char *value, size_t size, int flags);
+	/**
+	 * size 0 asks for the value's length (fuse_reply_xattr); otherwise
+	 * the buffer size, which fusedax caps at 65536 (XATTR_SIZE_MAX): a
+	 * file system may allocate it as it comes.
+	 */
 	void (*getxattr)(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+	/** As getxattr, for the list of names (capped at XATTR_LIST_MAX). */
 	void (*listxattr)(fuse_req_t req, fuse_ino_t ino, size_t size);
 	void (*removexattr)(fuse_req_t req, fuse_ino_t ino, const char *name);
 	void (*access)(fuse_req_t req, fuse_ino_t ino, int mask);
