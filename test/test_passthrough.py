@@ -81,6 +81,18 @@ def write_file(path, data, mode=0o644):
     os.chmod(path, mode)
 
 
+def append_write_only(path, data, sync=False):
+    """Append through an O_WRONLY|O_APPEND descriptor (what a write-back
+    cache makes the daemon reopen read-write and place itself)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, data)
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class Mount:
     def __init__(self, src, mnt, server):
         self.src, self.mnt, self.server = src, mnt, server
@@ -292,9 +304,7 @@ def test_open_trunc_append_excl(pd):
     os.close(fd)
     assert read_file(pd.s("f")) == b""
     write_file(pd.s("f"), b"head")
-    fd = os.open(pd.m("f"), os.O_WRONLY | os.O_APPEND)
-    os.write(fd, b"+tail")
-    os.close(fd)
+    append_write_only(pd.m("f"), b"+tail")
     assert read_file(pd.s("f")) == b"head+tail"
     with pytest.raises(FileExistsError):
         os.open(pd.m("f"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
@@ -774,10 +784,7 @@ def test_cache_always_writeback_round_trip(start_pd):
     mnt = start_pd("cache=always", "writeback")
     data = os.urandom(200000)
     write_file(mnt.m("f"), data)
-    fd = os.open(mnt.m("f"), os.O_WRONLY | os.O_APPEND)
-    os.write(fd, b"end")
-    os.fsync(fd)
-    os.close(fd)
+    append_write_only(mnt.m("f"), b"end", sync=True)
     assert read_file(mnt.s("f")) == data + b"end"
     assert read_file(mnt.m("f")) == data + b"end"
 
@@ -790,10 +797,7 @@ def test_connection_options_reach_init(start_pd):
     mnt = start_pd("cache=auto", "max_write=65536", "writeback_cache", "debug")
     data = os.urandom(300000)
     write_file(mnt.m("f"), data)
-    fd = os.open(mnt.m("f"), os.O_WRONLY | os.O_APPEND)
-    os.write(fd, b"tail")
-    os.fsync(fd)
-    os.close(fd)
+    append_write_only(mnt.m("f"), b"tail", sync=True)
     assert read_file(mnt.s("f")) == data + b"tail"
     answered = [l for l in mnt.server.log().splitlines() if l.startswith("INIT: answered")]
     assert answered and "max_write 65536" in answered[0], answered
