@@ -19,6 +19,36 @@ def example_binary(name):
     return os.path.join(BUILD, "example", name)
 
 
+# Debian's libfuse3-dev ships the libfuse example sources here.
+LIBFUSE_EXAMPLES = "/usr/share/doc/libfuse3-dev/examples"
+
+
+def libfuse_example_source(name):
+    """Path of Debian's examples/NAME.c; its absence fails the test."""
+    src = os.path.join(LIBFUSE_EXAMPLES, name + ".c")
+    if not os.path.isfile(src):
+        pytest.fail(f"{src} missing: install Debian's libfuse3-dev")
+    return src
+
+
+def fusedax_cc_flags():
+    """cc flags that build a libfuse-style program against the build tree."""
+    libdir = os.path.join(BUILD, "lib")
+    if not os.path.exists(os.path.join(libdir, "libfusedax.so")):
+        pytest.fail(f"{libdir}/libfusedax.so not found: build fusedax first "
+                    "(meson setup build && ninja -C build)")
+    return [f"-I{os.path.join(REPO, 'include')}", f"-L{libdir}", "-lfusedax",
+            f"-Wl,-rpath,{libdir}", "-lpthread"]
+
+
+def compile_against_fusedax(src, out):
+    """Compile one C source against fusedax; a failure fails the test."""
+    cmd = ["cc", "-Wall", str(src), "-o", str(out)] + fusedax_cc_flags()
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, f"{' '.join(cmd)}\n{res.stderr}"
+    return out
+
+
 def _unescape_mountinfo(field):
     # mountinfo writes space, tab, newline and backslash as \ooo octal.
     out, i = [], 0

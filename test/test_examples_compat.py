@@ -4,7 +4,7 @@ examples/ twice -- against Debian's libfuse (pkg-config fuse3) and against
 fusedax's build tree -- and every mount test runs against both builds.
 
 Run as root:  /usr/bin/python3 -m pytest test/test_examples_compat.py
-fusedax is looked up in $FUSEDAX_BUILD_DIR (default: <repo>/build).
+fusedax is looked up in $FUSEDAX_BUILD (default: <repo>/build).
 """
 
 import errno
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = Path("/usr/share/doc/libfuse3-dev/examples")
-BUILD = Path(os.environ.get("FUSEDAX_BUILD_DIR", REPO / "build"))
+from conftest import LIBFUSE_EXAMPLES, fusedax_cc_flags
+
+EXAMPLES = Path(LIBFUSE_EXAMPLES)
 
 LIBS = ["libfuse", "fusedax"]
 # The file systems under test; ioctl_client is their helper, not a server.
@@ -53,12 +53,7 @@ def compile_flags(lib):
             pytest.fail("pkg-config fuse3 failed (is libfuse3-dev "
                         f"installed?): {res.stderr.strip()}")
         return res.stdout.split()
-    libdir = BUILD / "lib"
-    if not (libdir / "libfusedax.so").exists():
-        pytest.fail(f"{libdir}/libfusedax.so not found: build fusedax first "
-                    "(meson setup build && ninja -C build)")
-    return [f"-I{REPO / 'include'}", f"-L{libdir}", "-lfusedax",
-            f"-Wl,-rpath,{libdir}", "-lpthread"]
+    return fusedax_cc_flags()
 
 
 @pytest.fixture(scope="session")

@@ -19,13 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import example_binary, mount_is_live, unmount
+from conftest import (compile_against_fusedax, example_binary, libfuse_example_source,
+                      mount_is_live, unmount)
 
-REPO = Path(__file__).resolve().parent.parent
-BUILD = Path(os.environ.get("FUSEDAX_BUILD", REPO / "build"))
 PD = os.environ.get("PASSTHROUGH_DAX", example_binary("passthrough_dax"))
 PARAM = Path("/sys/module/fuse/parameters/enable_uring")
-EXAMPLES = Path("/usr/share/doc/libfuse3-dev/examples")
 MiB = 1024 * 1024
 
 if os.geteuid() != 0:
@@ -307,26 +305,12 @@ def test_kill9_leaves_nothing_hung(uring_param, fuse_server, dirs):
 # Programs compiled against fusedax: Debian's examples, unmodified, and a
 # file system that answers from another thread
 
-def compile_against_fusedax(src, out):
-    libdir = BUILD / "lib"
-    if not (libdir / "libfusedax.so").exists():
-        pytest.fail(f"{libdir}/libfusedax.so not found: build fusedax first")
-    cmd = ["cc", "-Wall", str(src), "-o", str(out), f"-I{REPO / 'include'}",
-           f"-L{libdir}", "-lfusedax", f"-Wl,-rpath,{libdir}", "-lpthread"]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    assert res.returncode == 0, f"{' '.join(cmd)}\n{res.stderr}"
-    return str(out)
-
-
 @pytest.fixture(scope="module")
 def debian_example(tmp_path_factory):
     folder = tmp_path_factory.mktemp("uring")
 
     def build(name):
-        src = EXAMPLES / (name + ".c")
-        if not src.is_file():
-            pytest.fail(f"{src} missing: install Debian's libfuse3-dev")
-        return compile_against_fusedax(src, folder / name)
+        return str(compile_against_fusedax(libfuse_example_source(name), folder / name))
     return build
 
 

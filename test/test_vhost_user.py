@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+import conftest
+from conftest import compile_against_fusedax, libfuse_example_source
+
 REPO = Path(__file__).resolve().parent.parent
-BUILD = REPO / "build"
-EXAMPLES = Path("/usr/share/doc/libfuse3-dev/examples")
+BUILD = Path(conftest.BUILD)
 # The workplace's QEMU with a virtio-fs cache window sits next to the
 # repository (../shared/tools/qemu-dax); FUSEDAX_QEMU_DAX names a built one.
 QEMU_DAX_BUILD = REPO.parent / "shared" / "tools" / "qemu-dax" / "build.sh"
@@ -72,7 +74,7 @@ def run_guest(qemu, guest, sock, script_dir, script, extra_dev="", opts="",
     serial output. The guest runs script (placed in the served directory)."""
     (Path(script_dir) / ".guest-test.sh").write_text(script)
     kernel, initrd = guest
-    append = f"console=ttyS0 quiet panic=-1 fusedax.tag=myfs"
+    append = "console=ttyS0 quiet panic=-1 fusedax.tag=myfs"
     if opts:
         append += f" fusedax.opts={opts}"
     cmd = [qemu, "-accel", "tcg,thread=multi", "-cpu", "max", "-m", "512M",
@@ -139,16 +141,7 @@ def md5(path):
 
 
 def build_fusedax_example(tmp_path, name):
-    src = EXAMPLES / (name + ".c")
-    if not src.is_file():
-        pytest.fail(f"{src} missing: install Debian's libfuse3-dev")
-    out = tmp_path / name
-    libdir = BUILD / "lib"
-    cmd = ["cc", "-Wall", str(src), "-o", str(out), f"-I{REPO / 'include'}",
-           f"-L{libdir}", "-lfusedax", f"-Wl,-rpath,{libdir}", "-lpthread"]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    return out
+    return compile_against_fusedax(libfuse_example_source(name), tmp_path / name)
 
 
 # ---------------------------------------------------------------------------
