@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-BUILD = Path(os.environ.get("FUSEDAX_BUILD_DIR", REPO / "build"))
+import conftest
+
+REPO = Path(conftest.REPO)
+BUILD = Path(conftest.BUILD)
 LIB = BUILD / "lib" / "libfusedax.so"
 MAP = REPO / "lib" / "fusedax.map"
 INCLUDE = REPO / "include"
