@@ -4,7 +4,6 @@ libfuse 3 low-level API the issue lists compiles and links; and
 struct fuse_lowlevel_ops keeps libfuse's member order with the DAX members
 appended."""
 
-import os
 import re
 import subprocess
 from pathlib import Path
