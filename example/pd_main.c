@@ -1,0 +1,331 @@
+/*
+ * passthrough_dax: the command line, start-up and main(). The file system
+ * itself is in passthrough_dax.c.
+ */
+#include "passthrough_dax.h"
+
+/* ------------------------------------------------------------------------
+ * Command line
+ */
+
+#define PD_OPT(t, m, v) { t, offsetof(struct pd_opts, m), v }
+
+static const struct fuse_opt pd_opt_spec[] = {
+	PD_OPT("source=%s", source, 0),
+	PD_OPT("cache=%s", cache, 0),
+	PD_OPT("writeback", writeback, 1),
+	PD_OPT("no_writeback", writeback, 0),
+	PD_OPT("xattr", xattr, 1),
+	PD_OPT("no_xattr", xattr, 0),
+	PD_OPT("dax=%s", dax, 0),
+	PD_OPT("dax_window_size=%s", dax_window_size, 0),
+	PD_OPT("timeout=%s", timeout, 0),
+	PD_OPT("--thread-pool-size=%u", thread_pool_size, 0),
+	FUSE_OPT_END
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n\n", prog);
+	printf("Export a host directory through FUSE, with DAX mapping support.\n\n"
+	       "File system options:\n"
+	       "    -o source=DIR          directory to export (required)\n"
+	       "    -o cache=MODE          never, auto (default) or always\n"
+	       "    -o timeout=SECONDS     entry/attribute validity (by cache mode:\n"
+	       "                           0, 1 or 86400)\n"
+	       "    -o writeback           use the client's write-back cache\n"
+	       "    -o xattr|no_xattr      pass extended attributes (default: no_xattr)\n"
+	       "    -o dax=MODE            never (default), always, or inode\n"
+	       "                           (inode: files with the user.dax xattr)\n"
+	       "    -o dax_window_size=N   DAX window size, K/M/G suffixes, a multiple\n"
+	       "                           of the page size (default 1G)\n"
+	       "    --thread-pool-size=N   at most N worker threads\n\n"
+	       "Connection options (libfuse's): -o max_write=N, max_readahead=N,\n"
+	       "    max_background=N, congestion_threshold=N, readdirplus=yes|no|auto,\n"
+	       "    [no_]writeback_cache, [no_]async_dio, [no_]auto_inval_data,\n"
+	       "    [no_]splice_read|write|move, sync_read, no_remote_lock\n\n");
+}
+
+/* "64M" -> 67108864. Returns 0 or -EINVAL. */
+static int parse_size(const char *text, uint64_t *out)
+{
+	unsigned long long value;
+	unsigned int shift = 0;
+	char *end;
+
+	if (!text || text[0] < '0' || text[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	}
+	if (*end != '\0' || value > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = (uint64_t)value << shift;
+	return 0;
+}
+
+/* Turn the option strings into settings; print what is wrong. */
+static int configure(struct pd_fs *fs, const struct pd_opts *o, uint64_t *window_size)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (!o->cache || strcmp(o->cache, "auto") == 0) {
+		fs->cache = CACHE_AUTO;
+		fs->timeout = 1.0;
+	} else if (strcmp(o->cache, "never") == 0) {
+		fs->cache = CACHE_NEVER;
+		fs->timeout = 0.0;
+	} else if (strcmp(o->cache, "always") == 0) {
+		fs->cache = CACHE_ALWAYS;
+		fs->timeout = 86400.0;
+	} else {
+		fprintf(stderr, "passthrough_dax: cache=%s: expected never, auto or always\n",
+			o->cache);
+		return -1;
+	}
+	if (o->timeout) {
+		char *end;
+
+		fs->timeout = strtod(o->timeout, &end);
+		if (end == o->timeout || *end != '\0' || !(fs->timeout >= 0)) {
+			fprintf(stderr, "passthrough_dax: timeout=%s: expected seconds (0 or more)\n",
+				o->timeout);
+			return -1;
+		}
+	}
+	if (!o->dax || strcmp(o->dax, "never") == 0) {
+		fs->dax = DAX_NEVER;
+	} else if (strcmp(o->dax, "always") == 0) {
+		fs->dax = DAX_ALWAYS;
+	} else if (strcmp(o->dax, "inode") == 0) {
+		fs->dax = DAX_INODE;
+	} else {
+		fprintf(stderr, "passthrough_dax: dax=%s: expected never, always or inode\n",
+			o->dax);
+		return -1;
+	}
+	*window_size = 1ULL << 30;
+	if (o->dax_window_size) {
+		if (parse_size(o->dax_window_size, window_size) != 0 || *window_size == 0) {
+			fprintf(stderr,
+				"passthrough_dax: dax_window_size=%s: expected a size such as 64M or 1G\n",
+				o->dax_window_size);
+			return -1;
+		}
+		if (*window_size % (uint64_t)page != 0) {
+			fprintf(stderr,
+				"passthrough_dax: dax_window_size=%s: must be a multiple of the page size (%ld bytes)\n",
+				o->dax_window_size, page);
+			return -1;
+		}
+	}
+	fs->writeback = o->writeback;
+	fs->xattr = o->xattr;
+	return 0;
+}
+
+/* Open the exported directory as the root inode. */
+static int open_source(struct pd_fs *fs, const char *source)
+{
+	struct stat st;
+	int fd;
+
+	if (!source) {
+		fprintf(stderr, "passthrough_dax: missing -o source=DIR (the directory to export)\n");
+		return -1;
+	}
+	/* Opening it for reading proves it exists, is a directory, and is ours to read. */
+	fd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1) {
+		fprintf(stderr, "passthrough_dax: source %s: %s\n", source, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	fd = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		fprintf(stderr, "passthrough_dax: source %s: %s\n", source, strerror(errno));
+		return -1;
+	}
+	fs->root.nodeid = FUSE_ROOT_ID;
+	fs->root.dev = st.st_dev;
+	fs->root.ino = st.st_ino;
+	fs->root.type = S_IFDIR;
+	fs->root.fd = fd;
+	fs->root.nlookup = 2;	/* never reaches 0 */
+	pthread_rwlock_init(&fs->root.extent_lock, NULL);
+	return 0;
+}
+
+static int check_mountpoint(const char *mountpoint)
+{
+	struct stat st;
+
+	if (!mountpoint) {
+		fprintf(stderr, "passthrough_dax: no mount point given (see --help)\n");
+		return -1;
+	}
+	/*
+	 * /dev/fd/N is a connection that is open already (a /dev/fuse fd, or
+	 * a socket a test or a VMM stand-in speaks the protocol on): the
+	 * library checks and takes it as it is.
+	 */
+	if (strncmp(mountpoint, "/dev/fd/", strlen("/dev/fd/")) == 0)
+		return 0;
+	/* "vhost-user[:SOCKET]": no mount, a VMM connects (see --help). */
+	if (strncmp(mountpoint, "vhost-user", strlen("vhost-user")) == 0)
+		return 0;
+	if (stat(mountpoint, &st) == -1) {
+		fprintf(stderr, "passthrough_dax: mount point %s: %s\n", mountpoint,
+			strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "passthrough_dax: mount point %s: %s\n", mountpoint,
+			strerror(ENOTDIR));
+		return -1;
+	}
+	return 0;
+}
+
+/* Each known inode holds a descriptor: allow as many as the hard limit does. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *opts,
+		    const struct pd_opts *o)
+{
+	struct fuse_loop_config *config;
+	int ret;
+
+	if (opts->singlethread)
+		return fuse_session_loop(se);
+	config = fuse_loop_cfg_create();
+	if (!config)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(config, (unsigned int)opts->clone_fd);
+	fuse_loop_cfg_set_idle_threads(config, opts->max_idle_threads);
+	fuse_loop_cfg_set_max_threads(config, o->thread_pool_size ? o->thread_pool_size
+								  : opts->max_threads);
+	ret = fuse_session_loop_mt(se, config);
+	fuse_loop_cfg_destroy(config);
+	return ret;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts opts = { 0 };
+	struct pd_opts o = { 0 };
+	struct pd_fs fs = { .proc_fd = -1, .next_nodeid = FUSE_ROOT_ID + 1,
+			    .next_fh = PD_FIRST_FH };
+	struct fuse_session *se = NULL;
+	uint64_t window_size = 0;
+	int ret = 1, err;
+
+	pthread_mutex_init(&fs.lock, NULL);
+	pthread_mutex_init(&fs.handle_lock, NULL);
+	pthread_mutex_init(&fs.waiter_lock, NULL);
+	pthread_cond_init(&fs.waiter_gone, NULL);
+	atomic_init(&fs.stopping, false);
+	fs.root.fd = -1;
+	if (fuse_opt_parse(&args, &o, pd_opt_spec, NULL) == -1)
+		goto out_args;
+	if (fuse_parse_cmdline(&args, &opts) != 0)
+		goto out_args;
+	fs.conn_opts = fuse_parse_conn_info_opts(&args);
+	if (!fs.conn_opts)
+		goto out_args;
+	if (opts.show_help) {
+		usage(argv[0]);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out_args;
+	}
+	if (opts.show_version) {
+		printf("passthrough_dax (fusedax %s)\n", fuse_pkgversion());
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out_args;
+	}
+	if (configure(&fs, &o, &window_size) != 0 || open_source(&fs, o.source) != 0 ||
+	    check_mountpoint(opts.mountpoint) != 0)
+		goto out_args;
+
+	fs.switch_creds = geteuid() == 0;
+	fs.proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs.proc_fd == -1) {
+		fprintf(stderr, "passthrough_dax: /proc/self/fd: %s\n", strerror(errno));
+		goto out_args;
+	}
+	/* The client already applied the caller's umask; apply none again. */
+	umask(0);
+	raise_fd_limit();
+
+	se = fuse_session_new(&args, &pd_ops, sizeof(pd_ops), &fs);
+	if (!se)
+		goto out_args;
+	/*
+	 * The window is memory of this process on /dev/fuse, and the VMM's
+	 * cache window under vhost-user: the session knows which.
+	 */
+	if (fs.dax != DAX_NEVER) {
+		err = fuse_dax_window_new_for_session(se, window_size, 0, &fs.window);
+		if (err) {
+			fprintf(stderr, "passthrough_dax: cannot create a %" PRIu64
+				"-byte DAX window: %s\n", window_size, strerror(-err));
+			goto out_session;
+		}
+	}
+	if (fs.window) {
+		err = fuse_session_set_dax_window(se, fs.window);
+		if (err) {
+			fprintf(stderr, "passthrough_dax: cannot attach the DAX window: %s\n",
+				strerror(-err));
+			goto out_session;
+		}
+	}
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, opts.mountpoint) != 0)
+		goto out_signals;
+	fuse_daemonize(opts.foreground);
+	ret = run_loop(se, &opts, &o) == 0 ? 0 : 1;
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+	/* No request runs any more: close what the client left open or known. */
+	tdestroy(fs.handles, handle_free);
+	tdestroy(fs.by_host_id, tree_node_keep);
+	tdestroy(fs.by_nodeid, inode_close);
+	fuse_dax_window_destroy(fs.window);
+out_args:
+	free(fs.conn_opts);
+	if (fs.proc_fd >= 0)
+		close(fs.proc_fd);
+	if (fs.root.fd >= 0)
+		close(fs.root.fd);
+	free(opts.mountpoint);
+	free(o.source);
+	free(o.cache);
+	free(o.dax);
+	free(o.dax_window_size);
+	free(o.timeout);
+	fuse_opt_free_args(&args);
+	return ret;
+}
