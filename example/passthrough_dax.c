@@ -1746,7 +1746,22 @@ static void pd_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, ui
 		err = check_map_handle(h, prot);
 		fd = h->fd;
 	} else {
-		fd = inode_open(fs, in, writable ? O_RDWR : O_RDONLY);
+		fd = -1;
+		/*
+		 * The VMM's window (it has no local address) is mapped writable up
+		 * front when the file can be opened so: under the strict SHMEM
+		 * rules the client's later read-to-write upgrade could only unmap
+		 * pages that other guest processes still map, and kill the VM
+		 * (doc/vhost-user.md, "DAX mapping changes"). The guest kernel still
+		 * maps the pages read-only until it asks for the upgrade.
+		 */
+		if (!writable && !fuse_dax_window_base(fs->window)) {
+			fd = inode_open(fs, in, O_RDWR);
+			if (fd >= 0)
+				prot = PROT_READ | PROT_WRITE;
+		}
+		if (fd < 0)
+			fd = inode_open(fs, in, writable ? O_RDWR : O_RDONLY);
 		err = fd < 0 ? fd : 0;
 	}
 	if (!err) {
