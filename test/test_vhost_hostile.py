@@ -878,12 +878,12 @@ class DaxGuest(Guest):
         self.size[e["nodeid"]] = e["attr"]["size"]
         return e["nodeid"]
 
-    def setup(self, node, foff, n, m, write=False):
+    def setup(self, node, foff, n, m, write=False, fh=fusewire.NO_FH):
         flags = fusewire.SETUPMAPPING_FLAG_READ | (fusewire.SETUPMAPPING_FLAG_WRITE if write else 0)
         old = self.maps.get(m)
         upgrade = old is not None and old[:2] == (node, foff)
         self.exempt = set() if upgrade else set(range(m, m + n, PAGE))
-        err, _ = self.c.setupmapping_request(node, fusewire.NO_FH, foff, n, flags, m)
+        err, _ = self.c.setupmapping_request(node, fh, foff, n, flags, m)
         self.exempt = set()
         if not err:
             for k in [k for k in self.maps if k < m + n and k + self.maps[k][2] > m]:
@@ -958,6 +958,38 @@ def test_dax_read_then_write_needs_no_change(daemon, strict):
     assert len(g.vmm.backend.log) == sent, g.vmm.backend.log[sent:]
     g.vmm.backend.write(4096, b"through the window")
     assert (d.src / "f").read_bytes()[4096:4096 + 18] == b"through the window"
+    assert g.remove([(0, 2 * MiB)]) == 0
+    g.done()
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "relaxed"])
+def test_dax_upgrade_in_place_or_refused(daemon, strict):
+    """A read-only mapping after all (the file could not be opened
+    read-write: immutable), then an upgrade through a read-write handle:
+    made in place where the VMM allows it; refused under the strict rules,
+    with the read-only mapping left as it was (before: unmapped, then mapped
+    again, a gap under the guest's readers)."""
+    d = daemon(dax=True)
+    g = DaxGuest(d, strict)
+    data = os.urandom(2 * MiB)
+    node = g.file("f", data)
+    fh = g.c.open(node, os.O_RDWR)
+    path = d.src / "f"
+    subprocess.run(["chattr", "+i", str(path)], check=True)
+    try:
+        assert g.setup(node, 0, 2 * MiB, 0) == 0
+        assert g.vmm.backend.at(0) and not g.vmm.backend.at(0).rw
+        err = g.setup(node, 0, 2 * MiB, 0, write=True, fh=fh)
+        if strict:
+            assert err == errno.EEXIST
+            assert not g.vmm.backend.at(0).rw
+            assert "upgrade is refused" in d.text()
+        else:
+            assert err == 0 and g.vmm.backend.at(0).rw
+        g.check_window()
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+    g.c.release(node, fh)
     assert g.remove([(0, 2 * MiB)]) == 0
     g.done()
 
