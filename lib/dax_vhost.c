@@ -485,17 +485,27 @@ static int apply(struct dax_vhost *d, uint64_t m, uint64_t len, const struct dv_
 	uint64_t end = m + len;
 	int err;
 
+	size_t overlaps = 0;
+
 	if (vmm_gone(d))
 		return -ENOTCONN;
 	for (size_t i = first_after(d, m); i < d->nmaps && d->maps[i].off < end; i++) {
 		const struct dv_map *e = &d->maps[i];
 		uint64_t pos = e->off > m ? e->off : m;
 
+		overlaps++;
 		all_hole = false;
 		if (!(shows(e, w, m, pos) && e->epoch == epoch) &&
 		    !(w->zero && !e->zero && d->strict == STRICT_YES))
 			all_same = false;
 	}
+	/*
+	 * Room for every entry this change can add, before anything is sent:
+	 * a step the VMM acked is always recorded.
+	 */
+	err = table_reserve(d, 3 * (overlaps + 1) + 2);
+	if (err)
+		return err;
 	if (all_hole)
 		return map_piece(d, m, w, m, end);
 	if (all_same) {
@@ -571,6 +581,9 @@ static int dv_unmap(void *backend, uint64_t moffset, uint64_t len)
 
 	if (vmm_gone(d) || len == 0)
 		return 0;
+	err = table_reserve(d, 4);	/* zero pieces mapped back: recorded */
+	if (err)
+		return err;
 	for (size_t i = first_after(d, moffset); i < d->nmaps && d->maps[i].off < end; i++) {
 		const struct dv_map *e = &d->maps[i];
 

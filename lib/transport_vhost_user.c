@@ -1537,7 +1537,7 @@ static int ack_timeout_ms(void)
 	if (!s)
 		return VU_ACK_TIMEOUT_MS;
 	v = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || v <= 0 || v > 3600 * 1000) {
+	if (*s == '\0' || *end != '\0' || v <= 0 || v > 3600L * 1000) {
 		fuse_log(FUSE_LOG_WARNING, "vhost-user: FUSEDAX_VHOST_USER_ACK_TIMEOUT_MS=%s is not "
 			 "a number of milliseconds: using %d\n", s, VU_ACK_TIMEOUT_MS);
 		return VU_ACK_TIMEOUT_MS;

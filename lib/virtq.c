@@ -247,7 +247,7 @@ ssize_t virtq_scatter(const struct virtq_chain *c, const struct iovec *iov, int 
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
 {
 	volatile uint32_t *ring = (volatile uint32_t *)(vq->used + 2);
-	unsigned int slot = vq->used_idx & (vq->num - 1);
+	size_t slot = vq->used_idx & (vq->num - 1);
 
 	ring[2 * slot] = head;
 	ring[2 * slot + 1] = len;
