@@ -193,6 +193,17 @@ static int check_mountpoint(const char *mountpoint)
 	return 0;
 }
 
+/* /proc/self/fd of the serving process, to reopen O_PATH descriptors. */
+static int open_proc_fd(struct pd_fs *fs)
+{
+	fs->proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs->proc_fd == -1) {
+		fuse_log(FUSE_LOG_ERR, "passthrough_dax: /proc/self/fd: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* Each known inode holds a descriptor: allow as many as the hard limit does. */
 static void raise_fd_limit(void)
 {
@@ -266,11 +277,6 @@ int main(int argc, char *argv[])
 		goto out_args;
 
 	fs.switch_creds = geteuid() == 0;
-	fs.proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fs.proc_fd == -1) {
-		fprintf(stderr, "passthrough_dax: /proc/self/fd: %s\n", strerror(errno));
-		goto out_args;
-	}
 	/* The client already applied the caller's umask; apply none again. */
 	umask(0);
 	raise_fd_limit();
@@ -302,8 +308,20 @@ int main(int argc, char *argv[])
 		goto out_session;
 	if (fuse_session_mount(se, opts.mountpoint) != 0)
 		goto out_signals;
-	fuse_daemonize(opts.foreground);
+	if (fuse_daemonize(opts.foreground) != 0)
+		goto out_unmount;
+	/*
+	 * Only now: "/proc/self" is resolved when it is opened, so a
+	 * descriptor opened before fuse_daemonize() forked names the parent's
+	 * /proc/<pid>/fd, which is gone once the parent exits (every reopen
+	 * through it then fails with ENOENT). The same holds for anything else
+	 * tied to a process: threads do not survive the fork either, which is
+	 * why none is started before this point.
+	 */
+	if (open_proc_fd(&fs) != 0)
+		goto out_unmount;
 	ret = run_loop(se, &opts, &o) == 0 ? 0 : 1;
+out_unmount:
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

@@ -1,6 +1,7 @@
 """Shared pytest helpers: start a FUSE server binary on a temporary mount,
 wait until the mount is live, and always unmount and stop it at teardown."""
 
+import ctypes
 import os
 import shutil
 import subprocess
@@ -188,3 +189,52 @@ class BlockedFifoWriter:
             self.thread.join(timeout=10)
             os.close(fd)
         assert not self.thread.is_alive()
+
+
+# ---------------------------------------------------------------------------
+# Daemonized servers: the process a shell starts exits once the daemon is
+# up, so its exit status says nothing about the daemon's own end. A test
+# that becomes the subreaper of its orphans gets the daemon as a child and
+# can wait for it.
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+@pytest.fixture
+def subreaper():
+    """Make this process the reaper of orphans for the test, so that a
+    daemon's exit status can be collected with waitpid()."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        pytest.fail(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")
+    yield
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def find_daemon(argv):
+    """Pids of the processes whose command line is exactly argv."""
+    want = ("\0".join(str(a) for a in argv) + "\0").encode()
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read() == want:
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def wait_child_exit(pid, timeout=10.0):
+    """The wait status of child (or reaped orphan) pid; fails the test if it
+    has not exited within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return status
+        if time.monotonic() > deadline:
+            pytest.fail(f"process {pid} did not exit within {timeout} s")
+        time.sleep(0.02)
