@@ -270,8 +270,9 @@ CASES = ["dev-f", "dev", "vhost-waiting-f", "vhost-waiting", "vhost-connected-f"
 @pytest.mark.parametrize("sig", SIGNALS)
 @pytest.mark.parametrize("case", CASES)
 def test_signal_exit_status_zero(subreaper, servers, tmp_path, src, case, sig):
-    pid, wait, gone, fe = start_case(case, servers, tmp_path, src)
+    fe = None
     try:
+        pid, wait, gone, fe = start_case(case, servers, tmp_path, src)
         os.kill(pid, SIGNALS[sig])
         assert wait() == 0
         assert gone(), "the mount or the socket was left behind"
@@ -283,3 +284,303 @@ def test_signal_exit_status_zero(subreaper, servers, tmp_path, src, case, sig):
                 find_daemon([PD, "-o", f"source={src}", f"vhost-user:{tmp_path / 'vu.sock'}"]):
             os.kill(p, signal.SIGKILL)
             wait_child_exit(p)
+
+
+# ---------------------------------------------------------------------------
+# virtiofsd command lines. The vectors are exactly what libvirt's
+# qemuVirtioFSBuildCommandLine() (src/qemu/qemu_virtiofs.c) builds, read in
+# libvirt's public repository: the "-o" form at commit
+# 71b19c4f0825d50533befc2467330c8fc74f1be8 (for QEMU's C virtiofsd), and the
+# separate-options form of the version that also passes --rlimit-nofile and
+# id maps (libvirt 10.x, for the Rust virtiofsd when --print-capabilities
+# lists "separate-options"). libvirt hands over a listening socket as
+# --fd=N, sends stdout and stderr to a log file, daemonizes the program
+# itself, and stops it with SIGTERM.
+# SRC stands for the shared directory, FD for the descriptor number.
+
+LIBVIRT_C = {
+    "c-minimal": ["--fd=FD", "-o", "source=SRC"],
+    "c-always-xattr-locks-debug": ["--fd=FD", "-o", "source=SRC,cache=always,xattr,flock,posix_lock",
+                                   "--thread-pool-size=16", "-d"],
+    "c-none-no-xattr-no-locks": ["--fd=FD", "-o", "source=SRC,cache=none,no_xattr,no_flock,no_posix_lock"],
+}
+LIBVIRT_RUST = {
+    "rust-minimal": ["--fd=FD", "--shared-dir", "SRC"],
+    "rust-never-xattr-debug": ["--fd=FD", "--shared-dir", "SRC", "--cache", "never", "--xattr",
+                               "--thread-pool-size=16", "--log-level", "debug"],
+    "rust-always": ["--fd=FD", "--shared-dir", "SRC", "--cache", "always"],
+}
+# These pass options that engineer "contain" implements (-o sandbox=,
+# -o rlimit_nofile=, -o uid_map=/gid_map=): they need that work merged.
+LIBVIRT_SANDBOXED = {
+    "c-sandbox-chroot": ["--fd=FD", "-o", "source=SRC,cache=always,sandbox=chroot,xattr",
+                         "--thread-pool-size=4", "--rlimit-nofile=4096"],
+    "rust-sandbox-chroot": ["--fd=FD", "--shared-dir", "SRC", "--cache", "always",
+                            "--sandbox", "chroot", "--xattr", "--rlimit-nofile=4096"],
+    "rust-namespace-idmap": ["--fd=FD", "--shared-dir", "SRC", "--sandbox", "namespace",
+                             "--uid-map=:0:0:1:", "--gid-map=:0:0:1:"],
+}
+
+
+class LibvirtLaunch:
+    """Start passthrough_dax as libvirt does: a listening socket made by the
+    caller, passed as --fd=N; the program stays in the foreground."""
+
+    def __init__(self, servers, tmp_path, vector, src):
+        self.path = tmp_path / "libvirt-fs.sock"
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(self.path))
+        self.listener.listen(1)
+        fd = self.listener.fileno()
+        self.argv = [PD] + [a.replace("FD", str(fd)).replace("SRC", str(src)) for a in vector]
+        self.server = servers(self.argv, pass_fds=[fd])
+        self.listener.close()
+
+    def connect(self):
+        return Frontend(self.path)
+
+
+def run_libvirt_vector(servers, tmp_path, src, vector):
+    launch = LibvirtLaunch(servers, tmp_path, vector, src)
+    fe = launch.connect()
+    proto = fe.protocol_features()
+    # Not daemonized: the process libvirt started is the one serving.
+    assert launch.server.p.poll() is None, launch.server.log()
+    assert os.getsid(launch.server.p.pid) == os.getsid(0)
+    fe.close()
+    assert launch.server.wait() == 0, launch.server.log()
+    assert "not implemented" not in launch.server.log()
+    return proto, launch.server.log()
+
+
+@pytest.mark.parametrize("name", [*LIBVIRT_C, *LIBVIRT_RUST])
+def test_libvirt_vector_serves(servers, tmp_path, src, name):
+    vector = {**LIBVIRT_C, **LIBVIRT_RUST}[name]
+    proto, log = run_libvirt_vector(servers, tmp_path, src, vector)
+    assert proto & (1 << PROTO_REPLY_ACK)
+    if "-d" in vector or "debug" in vector:
+        assert "fusedax 0.1.0, API" in log     # the session's debug tracing is on
+
+
+@pytest.mark.parametrize("name", LIBVIRT_SANDBOXED)
+def test_libvirt_vector_with_sandboxing_options(servers, tmp_path, src, name):
+    """Fails until engineer contain's canonical options are merged."""
+    import re
+    help_text = subprocess.run([PD, "--help"], capture_output=True, text=True).stdout
+    for opt in ("-o sandbox=", "-o rlimit_nofile=", "-o uid_map="):
+        assert re.search("^ +" + re.escape(opt), help_text, re.M), \
+            f"passthrough_dax has no {opt} option yet (engineer contain's part)"
+    run_libvirt_vector(servers, tmp_path, src, LIBVIRT_SANDBOXED[name])
+
+
+def test_print_capabilities():
+    """The vhost-user backend program conventions: JSON on stdout, exit 0,
+    every other argument ignored (libvirt runs exactly `BINARY
+    --print-capabilities`)."""
+    import json
+    for argv in ([PD, "--print-capabilities"],
+                 [PD, "--print-capabilities", "--no-such-option", "-o", "bogus"]):
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=STEP)
+        assert res.returncode == 0, res.stderr
+        caps = json.loads(res.stdout)
+        assert caps["type"] == "fs"
+        # We take the Rust virtiofsd's --shared-dir style; libvirt then uses it.
+        assert caps["features"] == ["separate-options"]
+        assert res.stderr == ""
+
+
+@pytest.mark.parametrize("form", ["equals", "separate"])
+def test_socket_path_stays_in_foreground(servers, tmp_path, src, form):
+    """--socket-path, as QEMU's documentation and users type it: the
+    program stays in the foreground (no -f needed), serves, exits 0."""
+    sock = tmp_path / "vfs.sock"
+    opt = [f"--socket-path={sock}"] if form == "equals" else ["--socket-path", str(sock)]
+    s = servers([PD, *opt, "-o", f"source={src}", "-o", "cache=auto"])
+    wait_for(sock.exists, "the socket", s)
+    assert s.p.poll() is None
+    fe = Frontend(sock)
+    fe.protocol_features()
+    fe.close()
+    assert s.wait() == 0, s.log()
+    assert not sock.exists()
+
+
+def test_daemonize_with_socket_path(subreaper, tmp_path, src):
+    """C virtiofsd's --daemonize: the parent returns once the socket
+    listens; the daemon serves and exits 0 when the VMM leaves."""
+    sock = tmp_path / "vfs.sock"
+    argv = [PD, f"--socket-path={sock}", "-o", f"source={src}", "--daemonize"]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=STEP)
+    assert res.returncode == 0, res.stderr
+    pids = find_daemon(argv)
+    assert len(pids) == 1 and pids[0] != os.getpid()
+    try:
+        assert os.getsid(pids[0]) == pids[0]
+        fe = Frontend(sock)
+        fe.protocol_features()
+        fe.close()
+        status = wait_child_exit(pids[0])
+        pids = []
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+            wait_child_exit(pid)
+
+
+NOT_YET = [
+    (["--xattrmap", ":map::user.virtiofs.:"], "--xattrmap: not implemented yet"),
+    (["--announce-submounts"], "--announce-submounts: not implemented yet"),
+    (["--posix-acl"], "--posix-acl: not implemented yet"),
+    (["--security-label"], "--security-label: not implemented yet"),
+    (["--allow-mmap"], "--allow-mmap: not implemented yet"),
+    (["--tag", "myfs"], "--tag: not implemented yet"),
+    (["--translate-uid", "map:0:1000:1"], "--translate-uid: not implemented yet"),
+    (["--migration-mode", "find-paths"], "--migration-mode: not implemented yet"),
+    (["-o", "xattrmap=:map::user.virtiofs.:"], "-o xattrmap: not implemented yet"),
+    (["-o", "announce_submounts,posix_acl"], "-o posix_acl: not implemented yet"),
+    (["-o", "security_label"], "-o security_label: not implemented yet"),
+]
+
+
+@pytest.mark.parametrize("extra,warning", NOT_YET, ids=[w.split(":")[0] for _, w in NOT_YET])
+def test_unimplemented_options_say_so(servers, tmp_path, src, extra, warning):
+    """Accepted, never silently: a warning on stderr names the option and
+    what happens instead; the daemon serves all the same."""
+    sock = tmp_path / "vfs.sock"
+    s = servers([PD, f"--socket-path={sock}", "-o", f"source={src}", *extra])
+    wait_for(sock.exists, "the socket", s)
+    fe = Frontend(sock)
+    fe.protocol_features()
+    fe.close()
+    assert s.wait() == 0, s.log()
+    assert f"passthrough_dax: {warning}, ignored (" in s.log(), s.log()
+    help_text = subprocess.run([PD, "--help"], capture_output=True, text=True).stdout
+    spelling = warning.split(":")[0]
+    assert any(line.lstrip().startswith(spelling) and "NOT YET" in line
+               for line in help_text.splitlines()), f"--help does not flag {spelling}"
+
+
+def test_unknown_option_is_an_error(tmp_path, src):
+    res = subprocess.run([PD, "--socket-path=" + str(tmp_path / "s"), "-o", f"source={src}",
+                          "--no-such-option"], capture_output=True, text=True, timeout=STEP)
+    assert res.returncode == 1
+    assert "unknown option(s): `--no-such-option'" in res.stderr, res.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_missing_value_is_an_error(src):
+    res = subprocess.run([PD, "-o", f"source={src}", "--socket-path"], capture_output=True,
+                         text=True, timeout=STEP)
+    assert res.returncode == 1
+    assert "--socket-path needs a value" in res.stderr
+
+
+def test_shared_dir_with_a_comma(servers, tmp_path):
+    """--shared-dir's value reaches -o source= intact (commas escaped)."""
+    src = tmp_path / "a,b"
+    src.mkdir()
+    sock = tmp_path / "vfs.sock"
+    s = servers([PD, "--socket-path", str(sock), "--shared-dir", str(src)])
+    wait_for(sock.exists, "the socket", s)
+    Frontend(sock).close()
+    assert s.wait() == 0, s.log()
+
+
+# ---------------------------------------------------------------------------
+# Options whose meaning passthrough_dax now implements, on a /dev/fuse mount.
+
+@pytest.fixture
+def mounted(servers, tmp_path, src):
+    def start(*opts):
+        mnt = tmp_path / "mnt"
+        mnt.mkdir(exist_ok=True)
+        s = servers([PD, "-f", "-o", f"source={src}", *opts, str(mnt)])
+        wait_for(lambda: mount_is_live(str(mnt)), "the mount", s)
+        return s, mnt
+    yield start
+    unmount(str(tmp_path / "mnt"))
+
+
+def host_locked(path, kind):
+    """Whether a host process finds path locked (flock or POSIX)."""
+    import fcntl
+    with open(path, "r+") as f:
+        try:
+            if kind == "flock":
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            else:
+                fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except OSError:
+            return True
+
+
+@pytest.mark.parametrize("kind", ["flock", "posix"])
+@pytest.mark.parametrize("opt", ["default", "on", "off"])
+def test_lock_options(mounted, src, kind, opt):
+    """flock/posix_lock (the default): locks are taken on the host file;
+    no_flock/no_posix_lock (virtiofsd's spelling): the client keeps them."""
+    import fcntl
+    name = "flock" if kind == "flock" else "posix_lock"
+    opts = {"default": [], "on": ["-o", name], "off": ["-o", "no_" + name]}[opt]
+    s, mnt = mounted(*opts)
+    with open(mnt / "file", "r+") as f:
+        if kind == "flock":
+            fcntl.flock(f, fcntl.LOCK_EX)
+        else:
+            fcntl.lockf(f, fcntl.LOCK_EX)
+        assert host_locked(src / "file", kind) == (opt != "off"), s.log()
+
+
+@pytest.mark.parametrize("opt", ["default", "allow_direct_io", "no_allow_direct_io"])
+def test_direct_io_option(mounted, src, opt):
+    """O_DIRECT from the client reaches the host file unless
+    no_allow_direct_io (virtiofsd's default) strips it."""
+    s, mnt = mounted(*([] if opt == "default" else ["-o", opt]))
+    fd = os.open(mnt / "file", os.O_RDONLY | os.O_DIRECT)
+    try:
+        flags = None
+        for name in os.listdir(f"/proc/{s.p.pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{s.p.pid}/fd/{name}") == str(src / "file"):
+                    with open(f"/proc/{s.p.pid}/fdinfo/{name}") as f:
+                        flags = int(f.read().split("flags:")[1].split()[0], 8)
+            except OSError:
+                continue
+        assert flags is not None, "the daemon holds no open descriptor of the file"
+        assert bool(flags & os.O_DIRECT) == (opt != "no_allow_direct_io"), oct(flags)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("cache", ["none", "metadata"])
+def test_cache_spellings(mounted, src, cache):
+    """cache=none (C virtiofsd) and cache=metadata (Rust virtiofsd) serve."""
+    s, mnt = mounted("-o", f"cache={cache}")
+    assert (mnt / "file").read_bytes() == b"host data\n"
+    (src / "file").write_bytes(b"changed on the host\n")
+    # Neither caches file data: the new contents show at once.
+    assert (mnt / "file").read_bytes()[:7] == b"changed"
+
+
+def test_log_level_and_syslog(servers, tmp_path, src):
+    """-o log_level=warn hides the info line; --log-level debug traces
+    requests; --syslog moves logging off stderr."""
+    sock = tmp_path / "vfs.sock"
+    cases = [(["-o", "log_level=warn"], False, False), (["--log-level", "info"], True, False),
+             (["--log-level", "debug"], True, True), (["--syslog"], False, False),
+             (["-o", "loglevel=warn"], False, False)]
+    for extra, info, debug in cases:
+        s = servers([PD, f"--socket-path={sock}", "-o", f"source={src}", *extra])
+        wait_for(sock.exists, "the socket", s)
+        fe = Frontend(sock)
+        fe.protocol_features()
+        fe.close()
+        assert s.wait() == 0, s.log()
+        assert ("waiting for the VMM" in s.log()) == info, (extra, s.log())
+        assert ("vhost-user: ignoring message" in s.log() or "fusedax 0.1.0, API" in s.log()) \
+            == debug, (extra, s.log())
+    res = subprocess.run([PD, "-o", f"source={src}", "-o", "log_level=loud", "vhost-user:/x"],
+                         capture_output=True, text=True, timeout=STEP)
+    assert res.returncode == 1 and "log_level=loud: expected" in res.stderr
