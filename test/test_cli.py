@@ -584,3 +584,42 @@ def test_log_level_and_syslog(servers, tmp_path, src):
     res = subprocess.run([PD, "-o", f"source={src}", "-o", "log_level=loud", "vhost-user:/x"],
                          capture_output=True, text=True, timeout=STEP)
     assert res.returncode == 1 and "log_level=loud: expected" in res.stderr
+
+
+# ---------------------------------------------------------------------------
+# Discovery: what libvirt does to find a virtiofsd (qemu_vhost_user.c: read
+# every descriptor under share/qemu/vhost-user, take the first of type
+# "fs", run its binary with --print-capabilities).
+
+def test_installed_descriptor(tmp_path):
+    import json
+    from conftest import BUILD
+    opts = {o["name"]: o["value"] for o in json.loads(subprocess.run(
+        ["meson", "introspect", "--buildoptions", BUILD], capture_output=True, text=True,
+        check=True).stdout)}
+    dest = tmp_path / "dest"
+    res = subprocess.run(["meson", "install", "-C", BUILD, "--no-rebuild", "--destdir",
+                          str(dest)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+    def under(path):
+        return dest / os.path.relpath(os.path.join(opts["prefix"], path), "/")
+    vu_dir = under(os.path.join(opts["datadir"], "qemu", "vhost-user"))
+    files = sorted(vu_dir.glob("*.json"))
+    assert [f.name for f in files] == ["60-fusedax-passthrough_dax.json"]
+    desc = json.loads(files[0].read_text())
+    assert desc["type"] == "fs" and desc["description"]
+    binary = os.path.join(opts["prefix"], opts["libexecdir"], "passthrough_dax")
+    assert desc["binary"] == binary
+    installed = under(os.path.join(opts["libexecdir"], "passthrough_dax"))
+    assert os.access(installed, os.X_OK)
+    assert under(os.path.join(opts["mandir"], "man1", "passthrough_dax.1")).exists()
+    env = dict(os.environ, LD_LIBRARY_PATH=str(under(opts["libdir"])))
+    res = subprocess.run([str(installed), "--print-capabilities"], capture_output=True,
+                         text=True, env=env, timeout=STEP)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["type"] == "fs"
+    # The installed program is the real thing, not a stub.
+    res = subprocess.run([str(installed), "--version"], capture_output=True, text=True,
+                         env=env, timeout=STEP)
+    assert res.returncode == 0 and "passthrough_dax (fusedax" in res.stdout
