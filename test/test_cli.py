@@ -16,8 +16,7 @@ import time
 
 import pytest
 
-from conftest import (example_binary, find_daemon, mount_is_live, subreaper,  # noqa: F401
-                      unmount, wait_child_exit)
+from conftest import example_binary, find_daemon, mount_is_live, unmount, wait_child_exit
 
 PD = example_binary("passthrough_dax")
 STEP = 10.0

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from conftest import (_unescape_mountinfo, example_binary, find_daemon, mount_is_live,
-                      subreaper, unmount, wait_child_exit)  # noqa: F401 (subreaper: a fixture)
+from conftest import (_unescape_mountinfo, example_binary, find_daemon, mount_is_live, unmount,
+                      wait_child_exit)
 
 HELLO = example_binary("hello_ll")
 PASSTHROUGH = example_binary("passthrough_dax")

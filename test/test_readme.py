@@ -16,8 +16,7 @@ import time
 
 import pytest
 
-from conftest import (BUILD, REPO, find_daemon, mount_is_live, subreaper,  # noqa: F401
-                      unmount, wait_child_exit)
+from conftest import BUILD, REPO, find_daemon, mount_is_live, unmount, wait_child_exit
 
 README = os.path.join(REPO, "README.md")
 STEP = 10.0
