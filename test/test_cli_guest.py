@@ -1,7 +1,7 @@
 """passthrough_dax started the way users and libvirt start it, serving a real
 Linux guest (Debian's 6.1 cloud kernel under stock QEMU 7.2, TCG; see
-conftest's guest helpers): the README's virtio-fs line as typed
-(daemonized) and with -f, the vhost-user:SOCKET spelling daemonized, and
+conftest's guest helpers): the README's virtio-fs lines as typed
+(daemonized; virtiofsd's spelling in the foreground) and with -f, and
 libvirt's exact command lines for QEMU's C virtiofsd and for the Rust
 virtiofsd (see test_cli.py for where they come from) on an inherited
 listening socket.
@@ -19,7 +19,7 @@ import pytest
 from conftest import (Daemon, find_daemon, guest_lines, run_guest, stock_qemu,
                       wait_child_exit)
 from test_cli import LIBVIRT_C, LIBVIRT_RUST, PD
-from test_readme import COMMANDS, as_argv, kind
+from test_readme import COMMANDS, as_argv, daemonizes, kind
 
 STEP = 10.0
 
@@ -56,7 +56,7 @@ def check_guest(out, src, host_md5):
 README_VHOST = [c for c in COMMANDS if kind(c) == "vhost-user"]
 
 
-@pytest.mark.parametrize("line", README_VHOST)
+@pytest.mark.parametrize("line", [c for c in README_VHOST if daemonizes(c)])
 def test_readme_vhost_user_line_as_typed(guest, subreaper, tmp_path, share, line):
     """Daemonized, as written: returns at once, then a guest uses it; the
     daemon ends with status 0 when the VMM does."""
@@ -81,36 +81,18 @@ def test_readme_vhost_user_line_as_typed(guest, subreaper, tmp_path, share, line
 
 @pytest.mark.parametrize("line", README_VHOST)
 def test_readme_vhost_user_line_foreground(guest, daemons, tmp_path, share, line):
+    """In the foreground: with -f added, or as typed for a line that names
+    the socket as virtiofsd does (the program must not daemonize then)."""
     src, host_md5 = share
     sock = tmp_path / "vfs.sock"
     argv = as_argv(line, {"/srv/data": str(src), "/tmp/vfs.sock": str(sock)})
-    argv.insert(1, "-f")
+    if daemonizes(line):
+        argv.insert(1, "-f")
     d = Daemon(argv, tmp_path / "daemon.log", sock)
     daemons.append(d)
     out = run_guest(stock_qemu(), guest, sock, src, SCRIPT, timeout=120)
     check_guest(out, src, host_md5)
     assert d.wait() == 0, d.text()[-3000:]
-
-
-def test_mountpoint_spelling_daemonized(guest, subreaper, tmp_path, share):
-    """`vhost-user:SOCKET` (the other documented spelling), daemonized."""
-    src, host_md5 = share
-    sock = tmp_path / "vfs.sock"
-    argv = [PD, "-o", f"source={src}", f"vhost-user:{sock}"]
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=STEP)
-    assert res.returncode == 0, res.stderr
-    pids = find_daemon(argv)
-    assert len(pids) == 1, pids
-    try:
-        out = run_guest(stock_qemu(), guest, sock, src, SCRIPT, timeout=120)
-        check_guest(out, src, host_md5)
-        status = wait_child_exit(pids[0], timeout=20)
-        pids = []
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
-    finally:
-        for pid in pids:
-            os.kill(pid, signal.SIGKILL)
-            wait_child_exit(pid)
 
 
 @pytest.mark.parametrize("name", ["c-always-xattr-locks-debug", "rust-never-xattr-debug"])

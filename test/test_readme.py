@@ -52,9 +52,17 @@ def as_argv(line, paths):
 def kind(line):
     if "--help" in line:
         return "help"
-    if "vhost-user" in line or "vhost_user" in line:
+    if any(w in line for w in ("vhost-user", "vhost_user", "--socket-path", "--fd")):
         return "vhost-user"
     return "mount"
+
+
+def daemonizes(line):
+    """As typed, the command returns and a daemon serves: libfuse's default.
+    A socket named as virtiofsd does keeps the program in the foreground."""
+    argv = shlex.split(line)
+    return not ({"-f", "-d"} & set(argv)) and \
+        not any(a.startswith(("--socket-path", "--socket=", "--fd")) for a in argv)
 
 
 COMMANDS = readme_commands()
