@@ -1083,10 +1083,13 @@ static const struct fuse_opt vu_opt_spec[] = {
 static int vu_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct vu_opts *o = data;
-	const char *val = strchr(arg, '=') + 1;
+	const char *val;
 	char *end;
 	long fd;
 
+	if (key != VU_KEY_SOCKET && key != VU_KEY_FD)
+		return 1;	/* not ours: keep it for the others */
+	val = strchr(arg, '=') + 1;	/* the templates end in '=' */
 	switch (key) {
 	case VU_KEY_SOCKET:
 		if (!*val) {

@@ -148,6 +148,10 @@ static void test_option_spellings(void)
 	se = session((char *[]){ "fs", "-o", "vhost_user_fd=0", NULL });
 	CHECK(se && se->tc == &transport_vhost_user_class);
 	fuse_session_destroy(se);
+	/* Options of others pass each transport's parser untouched. */
+	se = session((char *[]){ "fs", "-o", "allow_root,vhost_user_fd=0,fsname=x", "-d", NULL });
+	CHECK(se && se->tc == &transport_vhost_user_class && se->debug);
+	fuse_session_destroy(se);
 
 	se = session((char *[]){ "fs", NULL });
 	CHECK(se && se->tc == &transport_dev_class);
