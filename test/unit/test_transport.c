@@ -145,13 +145,18 @@ static void test_option_spellings(void)
 		fuse_dax_window_destroy(w);
 		fuse_session_destroy(se);
 	}
-	se = session((char *[]){ "fs", "-o", "vhost_user_fd=0", NULL });
+	/* The session owns the descriptor it is given: it closes it. */
+	snprintf(opt, sizeof(opt), "vhost_user_fd=%d", open("/dev/null", O_RDONLY));
+	se = session((char *[]){ "fs", "-o", opt, NULL });
 	CHECK(se && se->tc == &transport_vhost_user_class);
 	fuse_session_destroy(se);
 	/* Options of others pass each transport's parser untouched. */
-	se = session((char *[]){ "fs", "-o", "allow_root,vhost_user_fd=0,fsname=x", "-d", NULL });
+	snprintf(opt, sizeof(opt), "allow_root,vhost_user_fd=%d,fsname=x",
+		 open("/dev/null", O_RDONLY));
+	se = session((char *[]){ "fs", "-o", opt, "-d", NULL });
 	CHECK(se && se->tc == &transport_vhost_user_class && se->debug);
 	fuse_session_destroy(se);
+	CHECK(fcntl(0, F_GETFD) != -1);	/* our stdin was not touched */
 
 	se = session((char *[]){ "fs", NULL });
 	CHECK(se && se->tc == &transport_dev_class);
@@ -187,7 +192,7 @@ static void test_refused_options(void)
 	CHECK_LOGGED("needs vhost_user_socket=PATH or vhost_user_fd=N");
 	CHECK(session((char *[]){ "fs", "-o", opt, "-o", "vhost_user_shmem_bit=23", NULL }) == NULL);
 	CHECK_LOGGED("expected 20, 21 or 22");
-	CHECK(session((char *[]){ "fs", "-o", "vhost_user_fd=0",
+	CHECK(session((char *[]){ "fs", "-o", "vhost_user_fd=1000",
 				  "-o", "vhost_user_socket_group=root", NULL }) == NULL);
 	CHECK_LOGGED("only for a socket the daemon creates");
 	CHECK(session((char *[]){ "fs", "-o", "vhost_user_socket=", NULL }) == NULL);
