@@ -866,8 +866,9 @@ static int vu_bind(struct vu_dev *dev)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	gid_t gid = (gid_t)-1;
+	mode_t old_mask;
 	struct stat st;
-	int lfd, err;
+	int lfd, res, err;
 
 	if (strlen(dev->path) >= sizeof(sa.sun_path)) {
 		fuse_log(FUSE_LOG_ERR, "vhost-user: socket path too long (at most %zu bytes): %s\n",
@@ -891,24 +892,32 @@ static int vu_bind(struct vu_dev *dev)
 	/* A socket left by an earlier daemon is replaced; nothing else is. */
 	if (lstat(dev->path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(dev->path);
-	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		err = -errno;
+	/*
+	 * The socket file is created with its final mode (bind() takes it
+	 * from the umask, and a socket file cannot be chmod-ed before it
+	 * exists), and listens right away: a VMM that sees the file must be
+	 * able to connect. The umask is the process's: this is brief, at
+	 * mount time, and only ever stricter.
+	 */
+	old_mask = umask(dev->group ? 0117 : 0177);
+	res = bind(lfd, (struct sockaddr *)&sa, sizeof(sa));
+	err = -errno;
+	umask(old_mask);
+	if (res != 0) {
 		fuse_log(FUSE_LOG_ERR, "vhost-user: cannot bind %s: %s\n", dev->path,
-			 strerror(errno));
+			 strerror(-err));
 		goto out_close;
-	}
-	/* Before listen(), so nobody connects while the mode is still open. */
-	if (chmod(dev->path, dev->group ? 0660 : 0600) != 0 ||
-	    (dev->group && chown(dev->path, (uid_t)-1, gid) != 0)) {
-		err = -errno;
-		fuse_log(FUSE_LOG_ERR, "vhost-user: cannot set the owner or mode of %s: %s\n",
-			 dev->path, strerror(errno));
-		goto out_unlink;
 	}
 	if (listen(lfd, 1) != 0) {
 		err = -errno;
 		fuse_log(FUSE_LOG_ERR, "vhost-user: cannot listen on %s: %s\n", dev->path,
 			 strerror(errno));
+		goto out_unlink;
+	}
+	if (dev->group && chown(dev->path, (uid_t)-1, gid) != 0) {
+		err = -errno;
+		fuse_log(FUSE_LOG_ERR, "vhost-user: cannot give %s to group %s: %s\n",
+			 dev->path, dev->group, strerror(errno));
 		goto out_unlink;
 	}
 	dev->lfd = lfd;
