@@ -808,7 +808,7 @@ def test_exit_status_zero_when_the_vmm_goes(daemon, phase, spelling):
     d.check_clean_exit()
 
 
-@pytest.mark.parametrize("phase", ["features", "serving"])
+@pytest.mark.parametrize("phase", ["features", "serving", "in_flight"])
 def test_exit_status_zero_daemonized(asan_daemon, tmp_path, phase):
     """Without -f (the daemon forks): its own exit status is 0 too."""
     src = tmp_path / "src"
@@ -1076,6 +1076,29 @@ def test_dax_partial_removal(daemon, strict):
     g.done()
 
 
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "relaxed"])
+def test_dax_mappings_checked_again_after_a_stop(daemon, strict):
+    """The VMM drops every mapping on a device reset, which the daemon cannot
+    tell from a pause: after a stop, a mapping it knows is confirmed with the
+    VMM (a strict VMM's EEXIST says it is still there) before it counts on
+    it, instead of answering a request as if nothing needed doing."""
+    d = daemon(dax=True)
+    g = DaxGuest(d, strict)
+    node = g.file("f", os.urandom(2 * MiB))
+    assert g.setup(node, 0, 2 * MiB, 0) == 0
+    # A pause: the mapping stays, and is confirmed.
+    g.vmm.start_queue(1, base=g.vmm.stop_queue(1))
+    assert g.setup(node, 0, 2 * MiB, 0, write=True) == 0
+    g.check_window()
+    # A reset: the VMM forgot it; asked again, the daemon maps it again.
+    g.vmm.backend.reset_window()
+    g.vmm.start_queue(1, base=g.vmm.stop_queue(1))
+    assert g.setup(node, 0, 2 * MiB, 0, write=True) == 0
+    g.check_window()
+    assert g.remove([(0, 2 * MiB)]) == 0
+    g.done()
+
+
 def test_dax_replace_with_another_file(daemon):
     """SETUPMAPPING of another file over a live range (the client replaces
     it): the strict VMM gets an unmap of the old one, then the new one."""
@@ -1130,10 +1153,13 @@ def test_dax_destroy_unmaps_only_what_exists(daemon):
 # ---------------------------------------------------------------------------
 # The window size, from one place
 
+@pytest.mark.parametrize("spelling", ["option", "mountpoint"])
 @pytest.mark.parametrize("opt,size", [("64M", 64 * MiB), (None, 1 << 30)])
-def test_window_size_answered(daemon, opt, size):
-    """GET_SHMEM_CONFIG answers one region, the window's size."""
-    d = daemon(dax=True, window=opt) if opt else daemon(extra=("-o", "dax=always"))
+def test_window_size_answered(daemon, opt, size, spelling):
+    """GET_SHMEM_CONFIG answers one region, the window's size, whichever
+    way the transport was named."""
+    d = daemon(dax=True, window=opt, spelling=spelling) if opt else \
+        daemon(extra=("-o", "dax=always"), spelling=spelling)
     v = Vmm(d.sock)
     v.negotiate(dax=True)
     assert v.shmem_config() == (1, [size] + [0] * 7)

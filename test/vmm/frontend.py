@@ -438,6 +438,13 @@ class BackendChannel(threading.Thread):
         self.carve(off, end)
         return 0
 
+    def reset_window(self):
+        """What a device reset does to the window: every mapping goes."""
+        with self.lock:
+            for m in self.maps:
+                m.close()
+            self.maps = []
+
     def at(self, off):
         for m in self.maps:
             if m.off <= off < m.end:
