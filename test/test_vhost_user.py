@@ -4,136 +4,42 @@ survives hostile descriptors.
 
 Run as root:  /usr/bin/python3 -m pytest -q test/test_vhost_user.py
 The guest kernel and initramfs are built by test/guest/build-guest.sh into a
-cache outside the repository; tests skip LOUDLY when QEMU or the kernel
-package cannot be obtained.
+cache outside the repository, the DAX tests' QEMU by tools/qemu-dax/build.sh
+(once, cached; see test/guestvm.py); tests skip LOUDLY only when the Debian
+archive cannot be reached for a package.
 """
 import hashlib
 import os
-import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 import conftest
 from conftest import compile_against_fusedax, libfuse_example_source
+from guestvm import (Daemon, Guest, daemons, dax_qemu, guest_image, guest_lines,  # noqa: F401
+                     shmem_trace, stock_qemu, SHMEM_TRACE)
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = Path(conftest.BUILD)
-# The workplace's QEMU with a virtio-fs cache window sits next to the
-# repository (../shared/tools/qemu-dax); FUSEDAX_QEMU_DAX names a built one.
-QEMU_DAX_BUILD = REPO.parent / "shared" / "tools" / "qemu-dax" / "build.sh"
-
-
-def loud_skip(msg):
-    print("\n*** SKIPPED: " + msg)
-    pytest.skip("SKIPPED BY THE MACHINE: " + msg)
 
 
 @pytest.fixture(scope="module")
 def guest():
-    if os.geteuid() != 0:
-        loud_skip("needs root (apt-get, qemu)")
-    res = subprocess.run([str(REPO / "test/guest/build-guest.sh")],
-                         capture_output=True, text=True, timeout=300)
-    if res.returncode == 77:
-        loud_skip("guest kernel unavailable: " + res.stderr.strip())
-    assert res.returncode == 0, res.stderr
-    kernel, initrd = res.stdout.split()
-    return kernel, initrd
-
-
-def stock_qemu():
-    q = shutil.which("qemu-system-x86_64")
-    if not q:
-        subprocess.run(["apt-get", "install", "-y", "qemu-system-x86"],
-                       capture_output=True, timeout=600)
-        q = shutil.which("qemu-system-x86_64")
-    if not q:
-        loud_skip("qemu-system-x86_64 missing and apt-get install qemu-system-x86 failed")
-    return q
-
-
-def dax_qemu():
-    path = os.environ.get("FUSEDAX_QEMU_DAX")
-    if not path and QEMU_DAX_BUILD.exists():
-        res = subprocess.run([str(QEMU_DAX_BUILD)], capture_output=True, text=True,
-                             timeout=1800)
-        if res.returncode == 0:
-            path = res.stdout.strip().splitlines()[-1]
-    if not path or not os.access(path, os.X_OK):
-        loud_skip("no QEMU with a virtio-fs DAX window (set FUSEDAX_QEMU_DAX or "
-                  f"provide {QEMU_DAX_BUILD})")
-    return path
+    return guest_image()
 
 
 def run_guest(qemu, guest, sock, script_dir, script, extra_dev="", opts="",
               extra=(), timeout=120):
-    """Boots the guest against the daemon listening on sock; returns the
-    serial output. The guest runs script (placed in the served directory)."""
-    (Path(script_dir) / ".guest-test.sh").write_text(script)
-    kernel, initrd = guest
-    append = "console=ttyS0 quiet panic=-1 fusedax.tag=myfs"
-    if opts:
-        append += f" fusedax.opts={opts}"
-    cmd = [qemu, "-accel", "tcg,thread=multi", "-cpu", "max", "-m", "512M",
-           "-smp", "2", "-nographic", "-no-reboot", "-nic", "none",
-           "-L", "/usr/share/qemu", "-L", "/usr/share/seabios",
-           "-kernel", kernel, "-initrd", initrd, "-append", append,
-           "-object", "memory-backend-memfd,id=mem,size=512M,share=on",
-           "-numa", "node,memdev=mem",
-           "-chardev", f"socket,id=char0,path={sock}",
-           "-device", f"vhost-user-fs-pci,chardev=char0,tag=myfs{extra_dev}",
-           *extra]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                         stdin=subprocess.DEVNULL)
-    return res.stdout + res.stderr
-
-
-class Daemon:
-    def __init__(self, argv, log, sock):
-        self.log = Path(log)
-        self.out = open(self.log, "wb")
-        self.proc = subprocess.Popen([str(a) for a in argv], stdout=self.out,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not os.path.exists(sock):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("daemon did not listen:\n" + self.text())
-            time.sleep(0.05)
-
-    def text(self):
-        if not self.out.closed:
-            self.out.flush()
-        return self.log.read_text(errors="replace")
-
-    def wait(self, timeout=20):
-        try:
-            return self.proc.wait(timeout=timeout)
-        finally:
-            self.out.close()
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        if not self.out.closed:
-            self.out.close()
-
-
-@pytest.fixture
-def daemons():
-    started = []
-    yield started
-    for d in started:
-        d.kill()
-
-
-def guest_lines(out):
-    return {l.split(":", 1)[0]: l.split(":", 1)[1].strip()
-            for l in (x.strip().replace("GUEST: ", "", 1) for x in out.splitlines()
-                      if x.strip().startswith("GUEST: ")) if ":" in l}
+    """Boots the guest against the daemon listening on sock; returns
+    qemu's output (console and stderr). The guest runs script (placed in
+    the served directory)."""
+    g = Guest(qemu, sock, script_dir, script, device_opts=extra_dev, mount_opts=opts,
+              extra=extra)
+    try:
+        return g.finish(timeout)[1]
+    finally:
+        g.close()
 
 
 def md5(path):
@@ -202,7 +108,7 @@ def test_plain_virtiofs_hello_ll(guest, tmp_path, daemons):
 
 
 # ---------------------------------------------------------------------------
-# Milestone 2: DAX through qemu-dax's cache window
+# Milestone 2: DAX through qemu-dax's cache window (tools/qemu-dax)
 
 DAX_SCRIPT = """
 echo "GUEST: hostmd5:$(md5sum /mnt/from_host | cut -d' ' -f1)"
@@ -247,8 +153,9 @@ def test_dax_window_qemu_dax(guest, tmp_path, daemons, bit, server):
                 *vu_opts]
     d = Daemon(argv, tmp_path / "daemon.log", sock)
     daemons.append(d)
-    out = run_guest(qemu, guest, sock, src, DAX_SCRIPT, extra_dev=",cache-size=256M",
-                    opts="dax", extra=["-trace", "vhost_user_shm_*"], timeout=150)
+    out = run_guest(qemu, guest, sock, src, DAX_SCRIPT,
+                    extra_dev=f",cache-size=256M,shmem-bit={bit}",
+                    opts="dax", extra=SHMEM_TRACE, timeout=150)
     log = d.text()
     g = guest_lines(out)
     assert "Cache len" in out or "mounted myfs (dax)" in out, out
@@ -270,6 +177,7 @@ def test_dax_window_qemu_dax(guest, tmp_path, daemons, bit, server):
     assert g.get("truncmd5") == expect_trunc, out
     assert g.get("dmesg") == "0", out
     assert "SETUPMAPPING" in log, log[-3000:]
+    assert shmem_trace(out)["map"] > 0, out
     assert "REMOVEMAPPING" in log, log[-3000:]
     assert "GUEST: unmounted" in out, out
     assert d.wait() == 0, log[-3000:]
