@@ -17,12 +17,12 @@
  *       the new size, and checks [0, TRUNC) = A, [TRUNC, FINAL) = B
  *       through the same mapping and with pread().
  *   daxtool upgrade FILE RANGES SEED_OLD SEED_NEW
- *       Two processes, range by range (2 MiB each): a reader maps the
- *       range read-only and keeps reading it while a writer writes the new
- *       pattern into it with pwrite() (the read-to-write upgrade of the
- *       range's DAX mapping). The reader accepts old or new bytes while the
- *       writer runs and only new ones after; the writer's data must be in
- *       the file.
+ *       Range by range (2 MiB each): a reader maps the range read-only
+ *       (first touch) and keeps touching every page of it, as does a second
+ *       reader process, while a writer process writes the new pattern into
+ *       it with pwrite() (the read-to-write upgrade of the range's DAX
+ *       mapping). The readers accept old or new bytes while the writer runs
+ *       and only new ones after; the writer's data must reach the file.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -283,18 +283,99 @@ static int upgrade_writer(const char *path, unsigned int ranges, unsigned int se
 	return 0;
 }
 
+/* The first byte of every page of range k, old and new. */
+struct page_bytes {
+	uint8_t old[RANGE / PAGE], new[RANGE / PAGE];
+};
+
+static void page_bytes(struct page_bytes *pb, unsigned int k, unsigned int seed_old,
+		       unsigned int seed_new)
+{
+	for (unsigned int i = 0; i < RANGE / PAGE; i++) {
+		uint64_t o = (uint64_t)k * RANGE + (uint64_t)i * PAGE;
+
+		pb->old[i] = pattern(o, seed_old);
+		pb->new[i] = pattern(o, seed_new);
+	}
+}
+
+/*
+ * Touch every page of range k until a byte arrives on stop; 0, or 1 after
+ * printing the first byte that is neither old nor new.
+ */
+static int upgrade_spin(volatile const uint8_t *map, unsigned int k, const struct page_bytes *pb,
+			int stop, unsigned long *passes)
+{
+	struct pollfd p = { .fd = stop, .events = POLLIN };
+	volatile const uint8_t *r = map + (uint64_t)k * RANGE;
+
+	while (poll(&p, 1, 0) == 0) {
+		for (unsigned int i = 0; i < RANGE / PAGE; i++) {
+			uint8_t v = r[(uint64_t)i * PAGE];
+
+			if (v != pb->old[i] && v != pb->new[i]) {
+				uint64_t o = (uint64_t)k * RANGE + (uint64_t)i * PAGE;
+
+				say("upgrade:FAIL read during at 0x%llx: got 0x%02x, want 0x%02x or 0x%02x",
+				    (unsigned long long)o, v, pb->old[i], pb->new[i]);
+				return 1;
+			}
+		}
+		(*passes)++;
+	}
+	return 0;
+}
+
+/* The second reader: spins on each range between 's' and 'e' from the first. */
+static int upgrade_reader2(volatile const uint8_t *map, unsigned int ranges,
+			   unsigned int seed_old, unsigned int seed_new, int in, int out)
+{
+	static struct page_bytes pb;
+	unsigned long passes = 0;
+
+	for (unsigned int k = 0; k < ranges; k++) {
+		char c;
+
+		if (read(in, &c, 1) != 1)
+			return 1;
+		page_bytes(&pb, k, seed_old, seed_new);
+		if (upgrade_spin(map, k, &pb, in, &passes))
+			return 1;
+		if (read(in, &c, 1) != 1 || write(out, "a", 1) != 1)
+			return 1;
+	}
+	return 0;
+}
+
+static int check_range(volatile const uint8_t *map, unsigned int k, unsigned int seed,
+		       const char *how)
+{
+	for (uint64_t o = (uint64_t)k * RANGE; o < (uint64_t)(k + 1) * RANGE; o++)
+		if (map[o] != pattern(o, seed))
+			return fail_at("upgrade", how, o, map[o], seed);
+	return 0;
+}
+
+static bool child_ok(pid_t pid)
+{
+	int status;
+
+	return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 static int cmd_upgrade(char **av)
 {
 	const char *path = av[0];
 	unsigned int ranges = (unsigned int)num(av[1]);
 	unsigned int seed_old = (unsigned int)num(av[2]), seed_new = (unsigned int)num(av[3]);
-	int to_writer[2], to_reader[2], fd, status, rc = 0;
-	unsigned long spins = 0;
+	int to_w[2], from_w[2], to_r2[2], from_r2[2], fd, rc = 0;
+	static struct page_bytes pb;
+	unsigned long passes = 0;
 	volatile const uint8_t *map;
-	pid_t writer;
+	pid_t writer, reader2;
 
 	fd = open(path, O_RDONLY);
-	if (fd < 0 || pipe(to_writer) || pipe(to_reader)) {
+	if (fd < 0 || pipe(to_w) || pipe(from_w) || pipe(to_r2) || pipe(from_r2)) {
 		say("upgrade:FAIL open %s: %s", path, strerror(errno));
 		return 1;
 	}
@@ -305,51 +386,44 @@ static int cmd_upgrade(char **av)
 	}
 	writer = fork();
 	if (writer == 0)
-		_exit(upgrade_writer(path, ranges, seed_new, to_writer[0], to_reader[1]));
+		_exit(upgrade_writer(path, ranges, seed_new, to_w[0], from_w[1]));
+	reader2 = fork();
+	if (reader2 == 0)
+		_exit(upgrade_reader2(map, ranges, seed_old, seed_new, to_r2[0], from_r2[1]));
 	for (unsigned int k = 0; k < ranges && rc == 0; k++) {
-		uint64_t base = (uint64_t)k * RANGE;
-		struct pollfd p = { .fd = to_reader[0], .events = POLLIN };
 		char c;
 
 		/* First touch: the range's DAX mapping is set up read-only. */
-		for (uint64_t o = base; o < base + RANGE; o++)
-			if (map[o] != pattern(o, seed_old)) {
-				rc = fail_at("upgrade", "read before", o, map[o], seed_old);
-				break;
-			}
-		if (rc || write(to_writer[1], "r", 1) != 1)
+		rc = check_range(map, k, seed_old, "read before");
+		page_bytes(&pb, k, seed_old, seed_new);
+		if (rc || write(to_r2[1], "s", 1) != 1 || write(to_w[1], "r", 1) != 1)
 			break;
-		/* Keep touching every page while the writer upgrades the mapping. */
-		while (poll(&p, 1, 0) == 0) {
-			for (uint64_t o = base; o < base + RANGE; o += PAGE) {
-				uint8_t v = map[o];
-
-				if (v != pattern(o, seed_old) && v != pattern(o, seed_new)) {
-					rc = fail_at("upgrade", "read during", o, v, seed_new);
-					break;
-				}
-			}
-			spins++;
-			if (rc)
-				break;
+		/* Both readers keep touching every page while the writer's first
+		 * pwrite upgrades the range's mapping to read-write. */
+		rc = upgrade_spin(map, k, &pb, from_w[0], &passes);
+		if (rc || read(from_w[0], &c, 1) != 1)
+			break;
+		if (write(to_r2[1], "e", 1) != 1 || read(from_r2[0], &c, 1) != 1) {
+			rc = 1;
+			break;
 		}
-		if (rc || read(to_reader[0], &c, 1) != 1)
-			break;
-		for (uint64_t o = base; o < base + RANGE; o++)
-			if (map[o] != pattern(o, seed_new)) {
-				rc = fail_at("upgrade", "read after", o, map[o], seed_new);
-				break;
-			}
+		rc = check_range(map, k, seed_new, "read after");
 	}
-	close(to_writer[1]);
-	if (waitpid(writer, &status, 0) != writer || !WIFEXITED(status) || WEXITSTATUS(status)) {
+	close(to_w[1]);
+	close(to_r2[1]);
+	if (!child_ok(writer)) {
 		if (!rc)
-			say("upgrade:FAIL the writer failed (status 0x%x)", status);
+			say("upgrade:FAIL the writer failed");
+		rc = 1;
+	}
+	if (!child_ok(reader2)) {
+		if (!rc)
+			say("upgrade:FAIL the second reader failed");
 		rc = 1;
 	}
 	if (!rc)
-		say("upgrade:ok %u ranges, %lu passes over a range during its upgrade", ranges,
-		    spins);
+		say("upgrade:ok %u ranges, %lu passes over a range while it was written", ranges,
+		    passes);
 	return rc;
 }
 
