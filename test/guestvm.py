@@ -73,6 +73,8 @@ def dax_qemu():
         return _cache["dax"]
     path = os.environ.get("FUSEDAX_QEMU_DAX")
     if not path:
+        if os.geteuid() != 0:
+            loud_skip("needs root to build qemu-dax (apt-get, /var/cache/fusedax)")
         res = subprocess.run([str(QEMU_DAX_BUILD)], capture_output=True, text=True,
                              timeout=3600)
         if res.returncode == 77:
