@@ -56,7 +56,8 @@ struct pd_opts {
 /*
  * One host file the kernel holds a reference to. `fd` is an O_PATH
  * descriptor: it names the file (so renames on the host do not lose it)
- * without opening it for I/O.
+ * without opening it for I/O. An operation may use it only while it holds
+ * it (inode_get_fd() / inode_fd_hold(), see pd_inode.c).
  */
 struct pd_inode {
 	fuse_ino_t nodeid;	/* what the kernel calls it */
@@ -160,6 +161,10 @@ void creds_restore(struct pd_fs *fs);
 /* pd_inode.c: the inode table and helpers over inode descriptors */
 struct pd_inode *inode_get(struct pd_fs *fs, fuse_ino_t nodeid);
 void inode_put(struct pd_fs *fs, struct pd_inode *in);
+int inode_fd_hold(struct pd_fs *fs, struct pd_inode *in);
+void inode_fd_drop(struct pd_fs *fs, struct pd_inode *in);
+struct pd_inode *inode_get_fd(struct pd_fs *fs, fuse_ino_t nodeid, int *err);
+void inode_put_fd(struct pd_fs *fs, struct pd_inode *in);
 void inode_unref(struct pd_fs *fs, struct pd_inode *in, uint64_t nlookup, unsigned int users);
 int inode_lookup_ref(struct pd_fs *fs, int fd, const struct stat *st, struct pd_inode **out);
 void inode_close(void *p);
