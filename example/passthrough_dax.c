@@ -608,6 +608,8 @@ out_put:
  */
 static int host_open_flags(const struct pd_fs *fs, int flags)
 {
+	if (!fs->allow_direct_io)
+		flags &= ~O_DIRECT;
 	if (fs->writeback) {
 		if ((flags & O_ACCMODE) == O_WRONLY)
 			flags = (flags & ~O_ACCMODE) | O_RDWR;
@@ -618,7 +620,7 @@ static int host_open_flags(const struct pd_fs *fs, int flags)
 
 static void set_cache_flags(const struct pd_fs *fs, struct fuse_file_info *fi)
 {
-	fi->direct_io = fs->cache == CACHE_NEVER;
+	fi->direct_io = fs->cache == CACHE_NEVER || fs->cache == CACHE_METADATA;
 	fi->keep_cache = fs->cache == CACHE_ALWAYS;
 }
 
@@ -1885,12 +1887,21 @@ static void pd_init(void *userdata, struct fuse_conn_info *conn)
 
 	atomic_store(&fs->stopping, false);	/* a new INIT after a DESTROY */
 	/* Locks are kept on the host, so every client sees the same ones. */
-	want(conn, FUSE_CAP_POSIX_LOCKS, "POSIX locks");
-	want(conn, FUSE_CAP_FLOCK_LOCKS, "flock locks");
+	if (fs->posix_lock)
+		want(conn, FUSE_CAP_POSIX_LOCKS, "POSIX locks");
+	else
+		fuse_unset_feature_flag(conn, FUSE_CAP_POSIX_LOCKS);
+	if (fs->flock)
+		want(conn, FUSE_CAP_FLOCK_LOCKS, "flock locks");
+	else
+		fuse_unset_feature_flag(conn, FUSE_CAP_FLOCK_LOCKS);
 	/* Open with O_TRUNC arrives as one OPEN, truncated under the contract. */
 	want(conn, FUSE_CAP_ATOMIC_O_TRUNC, "atomic O_TRUNC");
 	/* We clear set-user-ID bits; the client leaves that to us. */
-	want(conn, FUSE_CAP_HANDLE_KILLPRIV_V2, "handle_killpriv_v2");
+	if (fs->killpriv_v2)
+		want(conn, FUSE_CAP_HANDLE_KILLPRIV_V2, "handle_killpriv_v2");
+	else
+		fuse_unset_feature_flag(conn, FUSE_CAP_HANDLE_KILLPRIV_V2);
 	if (fs->writeback)
 		want(conn, FUSE_CAP_WRITEBACK_CACHE, "a write-back cache");
 	if (fs->window)

@@ -38,7 +38,8 @@
  * Options and state
  */
 
-enum pd_cache { CACHE_NEVER, CACHE_AUTO, CACHE_ALWAYS };
+/* METADATA: names and attributes cached as with ALWAYS, file data never. */
+enum pd_cache { CACHE_NEVER, CACHE_AUTO, CACHE_ALWAYS, CACHE_METADATA };
 enum pd_dax { DAX_NEVER, DAX_ALWAYS, DAX_INODE };
 
 /* What the command line asked for (strings as fuse_opt_parse stores them). */
@@ -51,6 +52,20 @@ struct pd_opts {
 	int writeback;
 	int xattr;
 	unsigned int thread_pool_size;
+	/* Defaults 1: host locks for both kinds, O_DIRECT honoured, killpriv_v2. */
+	int flock;
+	int posix_lock;
+	int allow_direct_io;
+	int killpriv_v2;
+	char *log_level;
+	int syslog;
+};
+
+/* What pd_virtiofsd_args() found besides passthrough_dax's own options. */
+struct pd_virtiofsd {
+	/* --socket-path, --socket or --fd: foreground unless --daemonize. */
+	bool socket_named;
+	bool daemonize;
 };
 
 /*
@@ -119,6 +134,10 @@ struct pd_fs {
 	enum pd_dax dax;
 	bool writeback;
 	bool xattr;
+	bool flock;		/* offer flock() locks (kept on the host) */
+	bool posix_lock;	/* offer POSIX locks (kept on the host) */
+	bool allow_direct_io;	/* pass the client's O_DIRECT to the host */
+	bool killpriv_v2;	/* offer to clear set-user-ID bits ourselves */
 	bool switch_creds;	/* running as root: act as each caller */
 	double timeout;		/* entry and attribute validity, seconds */
 	int proc_fd;		/* /proc/self/fd, to reopen O_PATH descriptors */
@@ -208,6 +227,19 @@ struct pd_watch;
 void watch_inode(struct pd_fs *fs, struct pd_inode *in);
 void watch_forget(struct pd_fs *fs, struct pd_inode *in);
 void watch_stop(struct pd_fs *fs);
+
+/* pd_virtiofsd_args.c: virtiofsd command lines */
+/*
+ * Rewrite argv into *out (free it with fuse_opt_free_args()): the spellings
+ * of QEMU's C virtiofsd and of the Rust virtiofsd become passthrough_dax's
+ * own options, everything else stays. Unimplemented ones are warned about
+ * on stderr and dropped. Returns 0, or -1 after printing what is wrong.
+ */
+int pd_virtiofsd_args(int argc, char *argv[], struct fuse_args *out, struct pd_virtiofsd *v);
+/* --print-capabilities is among the arguments: the JSON was printed. */
+bool pd_virtiofsd_capabilities(int argc, char *argv[]);
+/* The --help section of the virtiofsd spellings. */
+void pd_virtiofsd_help(void);
 
 /* passthrough_dax.c: the operations */
 extern const struct fuse_lowlevel_ops pd_ops;
