@@ -46,13 +46,14 @@ def host_bytes(d, name, offset, size):
 
 
 def faults(d, moffset, size):
-    """True when the window range cannot be read (a page would fault)."""
-    try:
-        d.peek(moffset, size)
-        return False
-    except OSError as e:
-        assert e.errno == errno.EFAULT, e
-        return True
+    """True when a page of the window range cannot be read (it would fault)."""
+    for page in range(moffset, moffset + size, PAGE):
+        try:
+            d.peek(page, PAGE)
+        except OSError as e:
+            assert e.errno == errno.EFAULT, e
+            return True
+    return False
 
 
 def wait_until(cond, what, timeout=10.0):
