@@ -75,9 +75,14 @@ static uint32_t pd_attr_flags(const struct pd_fs *fs, const struct pd_inode *in)
 	return FUSE_ATTR_DAX_FLAG;
 }
 
+/*
+ * The entry of LOOKUP, CREATE, LINK, MKNOD and READDIRPLUS. Its size is
+ * news to the client, so the window follows it first (extent_report_size()).
+ */
 static void fill_entry(struct pd_fs *fs, struct pd_inode *in, const struct stat *st,
 		       struct fuse_entry_param *e)
 {
+	extent_report_size(fs, in, (uint64_t)st->st_size);
 	memset(e, 0, sizeof(*e));
 	e->ino = in->nodeid;
 	e->generation = 0;	/* node ids are never reused within a mount */
@@ -237,6 +242,8 @@ static void pd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	err = handle_check(fs, fi, ino);
 	if (!err)
 		err = inode_stat(in, &st);
+	if (!err)
+		extent_report_size(fs, in, (uint64_t)st.st_size);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
@@ -262,8 +269,11 @@ static void pd_statx(fuse_req_t req, fuse_ino_t ino, int flags, int mask,
 		fuse_reply_err(req, EBADF);
 	else if (statx(in->fd, "", at_flags, (unsigned int)mask, &stx) == -1)
 		fuse_reply_err(req, errno);
-	else
+	else {
+		if (stx.stx_mask & STATX_SIZE)
+			extent_report_size(fs, in, stx.stx_size);
 		fuse_reply_statx(req, 0, &stx, pd_timeout(fs));
+	}
 	inode_put_fd(fs, in);
 }
 
@@ -385,6 +395,8 @@ static void pd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		err = kill_suidgid(fs, in);
 	if (!err)
 		err = inode_stat(in, &st);
+	if (!err)
+		extent_report_size(fs, in, (uint64_t)st.st_size);
 	if (h)
 		handle_put(fs, h);
 out_put:
@@ -772,6 +784,8 @@ static void pd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			err = truncate_ordered(fs, in, (flags & O_ACCMODE) == O_RDONLY ? -1 : fd, 0);
 			if (!err)
 				err = inode_stat(in, &e.attr);
+			if (!err)
+				extent_report_size(fs, in, (uint64_t)e.attr.st_size);
 			inode_fd_drop(fs, in);
 		}
 		inode_unref(fs, in, err ? 1 : 0, 1);
@@ -843,9 +857,11 @@ out_put:
 
 /*
  * Does writing size bytes at off through h grow the file? An O_APPEND
- * descriptor always writes at the end, so it always may.
+ * descriptor always writes at the end, so it always may. If not,
+ * *file_size is the file's size.
  */
-static bool write_extends(const struct pd_handle *h, off_t off, size_t size)
+static bool write_extends(const struct pd_handle *h, off_t off, size_t size,
+			  uint64_t *file_size)
 {
 	struct stat st;
 
@@ -853,6 +869,7 @@ static bool write_extends(const struct pd_handle *h, off_t off, size_t size)
 		return true;
 	if (fstat(h->fd, &st) == -1)
 		return true;	/* when in doubt, take the safe path */
+	*file_size = (uint64_t)st.st_size;
 	return (uint64_t)off + size > (uint64_t)st.st_size;
 }
 
@@ -861,6 +878,9 @@ static bool write_extends(const struct pd_handle *h, off_t off, size_t size)
  * write by anyone but root, which is what FUSE_WRITE_KILL_SUIDGID asks.
  * A write inside the file holds the lock shared; an extending write is an
  * extent change (the window must be re-validated to show the new end).
+ * A write inside the file may still end beyond the size the client knows
+ * (another host process made the file longer), and the client takes the
+ * end of its write as the new size: the window follows the file first.
  */
 static void pd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf,
 			 off_t off, struct fuse_file_info *fi)
@@ -869,6 +889,7 @@ static void pd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	struct pd_inode *in = inode_get(fs, ino);
 	struct fuse_bufvec out_buf = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
 	struct pd_handle *h;
+	uint64_t file_size = 0;
 	bool extending;
 	ssize_t res;
 	int fd;
@@ -891,16 +912,18 @@ static void pd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	if (res < 0)
 		goto out_handle;
 	pthread_rwlock_rdlock(&in->extent_lock);
-	extending = write_extends(h, off, out_buf.buf[0].size);
+	extending = write_extends(h, off, out_buf.buf[0].size, &file_size);
 	if (extending) {
 		pthread_rwlock_unlock(&in->extent_lock);
 		extent_change_begin(in);
 	}
 	res = fuse_buf_copy(&out_buf, in_buf, 0);
-	if (extending)
+	if (extending) {
 		extent_change_end(fs, in, fd);
-	else
+	} else {
+		extent_report_size_locked(fs, in, file_size);
 		pthread_rwlock_unlock(&in->extent_lock);
+	}
 	creds_restore(fs);
 out_handle:
 	handle_put(fs, h);
@@ -1334,7 +1357,9 @@ static void pd_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
  * multiples of the file system's block size (st_blksize is what the host
  * reports for it) and the range must end before the end of the file. The
  * mode must be collapse alone (Linux 6.x refuses any mix with
- * EOPNOTSUPP). 0 or the host's errno for the same mistake.
+ * EOPNOTSUPP). 0 or the host's errno for the same mistake. pd_fallocate()
+ * adds what the file itself says: append-only or immutable (EPERM), and a
+ * file system that refused a collapse of it before (EOPNOTSUPP).
  */
 static int check_collapse(const struct stat *st, off_t offset, off_t length, int mode)
 {
@@ -1392,10 +1417,23 @@ static void pd_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	if (mode & FALLOC_FL_COLLAPSE_RANGE) {
 		err = fstat(fd, &st) == -1 ? -errno : check_collapse(&st, offset, length, mode);
 		if (!err)
+			err = extent_flags_allow_shrink(fd);
+		if (!err && in->collapse_refused)
+			err = -EOPNOTSUPP;
+		if (!err)
 			err = extent_clip(fs, in, (uint64_t)(st.st_size - length));
 	}
-	if (!err && fallocate(fd, mode, offset, length) == -1)
+	if (!err && fallocate(fd, mode, offset, length) == -1) {
 		err = -errno;
+		/*
+		 * A file system that cannot collapse says so only when asked
+		 * (tmpfs, btrfs, NFS; on ext4 it depends on the file): remember
+		 * it, so the next collapse of this file is refused before it
+		 * clips the window.
+		 */
+		if (err == -EOPNOTSUPP && mode == FALLOC_FL_COLLAPSE_RANGE)
+			in->collapse_refused = true;
+	}
 	extent_change_end(fs, in, fd);
 	creds_restore(fs);
 out_handle:
@@ -1803,6 +1841,11 @@ static void pd_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, ui
 					  prot);
 		pthread_rwlock_unlock(&in->extent_lock);
 	}
+	/* Another host process may change the file now: hear of it. */
+	if (!err && inode_fd_hold(fs, in) == 0) {
+		watch_inode(fs, in);
+		inode_fd_drop(fs, in);
+	}
 	if (h)
 		handle_put(fs, h);
 	else if (fd >= 0)
@@ -1896,6 +1939,7 @@ static void pd_destroy(void *userdata)
 	struct pd_fs *fs = userdata;
 
 	lock_waiters_stop(fs);
+	watch_stop(fs);
 	if (fs->window)
 		fuse_dax_window_unmap_all(fs->window);
 }

@@ -87,9 +87,15 @@ struct pd_inode {
 
 	/*
 	 * The ordering contract's per-inode lock. Shared: SETUPMAPPING, reads,
-	 * writes within the file. Exclusive: every change of size or extents.
+	 * writes within the file, following the host's size. Exclusive: every
+	 * change of size or extents. Writer-preferring (extent_lock_init()).
 	 */
 	pthread_rwlock_t extent_lock;
+	bool collapse_refused;	/* the host said EOPNOTSUPP; under extent_lock */
+
+	/* The host watch of a mapped file (pd_watch.c; under its lock). */
+	int watch_wd;
+	uint64_t watch_gen;	/* 0: not watched */
 };
 
 /*
@@ -153,6 +159,9 @@ struct pd_fs {
 	pthread_cond_t waiter_gone;	/* signalled when waiters drops */
 	unsigned int waiters;
 	atomic_bool stopping;	/* the session ends: waiters give up */
+
+	/* Host changes to mapped files (pd_watch.c); made on first use. */
+	_Atomic(struct pd_watch *) watch;
 };
 
 static inline struct pd_fs *pd_fs(fuse_req_t req)
@@ -203,11 +212,21 @@ int handle_release(struct pd_fs *fs, uint64_t fh, fuse_ino_t nodeid, enum pd_han
 int handle_check(struct pd_fs *fs, const struct fuse_file_info *fi, fuse_ino_t ino);
 void handle_free(void *p);
 
-/* pd_extent.c: the ordering contract */
+/* pd_extent.c: the ordering contract, and following the host's sizes */
+void extent_lock_init(pthread_rwlock_t *lock);
 void extent_change_begin(struct pd_inode *in);
 int extent_clip(struct pd_fs *fs, struct pd_inode *in, uint64_t new_size);
 void extent_change_end(struct pd_fs *fs, struct pd_inode *in, int fd);
 int truncate_ordered(struct pd_fs *fs, struct pd_inode *in, int fd, off_t size);
+int extent_flags_allow_shrink(int fd);
+void extent_report_size(struct pd_fs *fs, struct pd_inode *in, uint64_t size);
+void extent_report_size_locked(struct pd_fs *fs, struct pd_inode *in, uint64_t size);
+
+/* pd_watch.c: host changes to mapped files */
+struct pd_watch;
+void watch_inode(struct pd_fs *fs, struct pd_inode *in);
+void watch_forget(struct pd_fs *fs, struct pd_inode *in);
+void watch_stop(struct pd_fs *fs);
 
 /* pd_virtiofsd_args.c: virtiofsd command lines */
 /*

@@ -68,10 +68,11 @@ static void inode_free(struct pd_fs *fs, struct pd_inode *in)
 	/*
 	 * The client sends REMOVEMAPPING only on reclaim and eviction, and an
 	 * inode it forgot can have no mappings it still uses: drop ours, so the
-	 * window does not keep the host file open.
+	 * window does not keep the host file open, nor a watch of it.
 	 */
 	if (fs->window)
 		fuse_dax_window_unmap_inode(fs->window, in->nodeid);
+	watch_forget(fs, in);
 	inode_close(in);
 }
 
@@ -184,7 +185,7 @@ int inode_lookup_ref(struct pd_fs *fs, int fd, const struct stat *st,
 		in->type = st->st_mode & S_IFMT;
 		in->fd = fd;
 		fd = -1;
-		pthread_rwlock_init(&in->extent_lock, NULL);
+		extent_lock_init(&in->extent_lock);
 		if (!tsearch(in, &fs->by_nodeid, cmp_nodeid) ||
 		    !tsearch(in, &fs->by_host_id, cmp_host_id)) {
 			tdelete(in, &fs->by_nodeid, cmp_nodeid);

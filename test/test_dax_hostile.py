@@ -138,12 +138,19 @@ def daemon_opts():
 
 
 @pytest.fixture
-def daemon(tmp_path, daemon_opts):
+def daemon_src(tmp_path):
+    """The directory the daemon exports (created by the daemon fixture): a
+    test that needs another file system parametrizes daemon_src."""
+    return tmp_path / "src"
+
+
+@pytest.fixture
+def daemon(tmp_path, daemon_opts, daemon_src):
     """The daemon on a socketpair, with its INIT done."""
     extra = list(daemon_opts)
     if not os.access(BINARY, os.X_OK):
         pytest.fail(f"{BINARY} is not built (run ninja -C build)")
-    src = tmp_path / "src"
+    src = daemon_src
     src.mkdir()
     (src / "a").write_bytes(FILE_A)
     (src / "b").write_bytes(FILE_B)
