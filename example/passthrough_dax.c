@@ -117,7 +117,7 @@ static int do_lookup(struct pd_fs *fs, struct pd_inode *parent, const char *name
 	if (err)
 		return err;
 	fill_entry(fs, in, &st, e);
-	inode_fd_drop(fs, in);
+	inode_put_fd(fs, in);
 	return 0;
 }
 
@@ -145,9 +145,12 @@ static void reply_entry(fuse_req_t req, struct pd_fs *fs, const struct fuse_entr
  * Count a kernel reference to the file open on fd (an I/O descriptor, e.g.
  * from create or O_TMPFILE) and fill its entry. Going through the open file
  * rather than looking the name up again cannot pick up a different file
- * that took the name meanwhile, and works for unnamed files.
+ * that took the name meanwhile, and works for unnamed files. With held,
+ * the inode is left to the caller as from inode_get_fd() (since this runs
+ * as the caller, who could not open it by handle later).
  */
-static int inode_from_open_fd(struct pd_fs *fs, int fd, struct fuse_entry_param *e)
+static int inode_from_open_fd(struct pd_fs *fs, int fd, struct fuse_entry_param *e,
+			      struct pd_inode **held)
 {
 	struct pd_inode *in;
 	struct stat st;
@@ -165,7 +168,10 @@ static int inode_from_open_fd(struct pd_fs *fs, int fd, struct fuse_entry_param 
 	if (err)
 		return err;
 	fill_entry(fs, in, &st, e);
-	inode_fd_drop(fs, in);
+	if (held)
+		*held = in;
+	else
+		inode_put_fd(fs, in);
 	return 0;
 }
 
@@ -762,16 +768,14 @@ static void pd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (err)
 		goto out_put;
 	fd = create_open(fs, dir, name, flags, mode);
-	err = fd < 0 ? fd : inode_from_open_fd(fs, fd, &e);
-	if (!err && (flags & O_TRUNC)) {
-		in = inode_get(fs, e.ino);
-		err = inode_fd_hold(fs, in);
-		if (!err) {
+	err = fd < 0 ? fd : inode_from_open_fd(fs, fd, &e, &in);
+	if (!err) {
+		if (flags & O_TRUNC) {
 			err = truncate_ordered(fs, in, (flags & O_ACCMODE) == O_RDONLY ? -1 : fd, 0);
 			if (!err)
 				err = inode_stat(in, &e.attr);
-			inode_fd_drop(fs, in);
 		}
+		inode_fd_drop(fs, in);
 		inode_unref(fs, in, err ? 1 : 0, 1);
 	}
 	creds_restore(fs);
@@ -799,7 +803,7 @@ static void pd_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
 	if (err)
 		goto out_put;
 	fd = openat(dir->fd, ".", flags | O_TMPFILE | O_CLOEXEC, mode);
-	err = fd == -1 ? -errno : inode_from_open_fd(fs, fd, &e);
+	err = fd == -1 ? -errno : inode_from_open_fd(fs, fd, &e, NULL);
 	creds_restore(fs);
 out_put:
 	inode_put_fd(fs, dir);

@@ -29,6 +29,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -40,6 +41,8 @@
 
 enum pd_cache { CACHE_NEVER, CACHE_AUTO, CACHE_ALWAYS };
 enum pd_dax { DAX_NEVER, DAX_ALWAYS, DAX_INODE };
+/* -o inode_file_handles=: how an inode names its host file (pd_inode.c) */
+enum pd_fhandles { FHANDLES_NEVER, FHANDLES_PREFER, FHANDLES_MANDATORY };
 
 /* What the command line asked for (strings as fuse_opt_parse stores them). */
 struct pd_opts {
@@ -51,24 +54,55 @@ struct pd_opts {
 	int writeback;
 	int xattr;
 	unsigned int thread_pool_size;
+	char *inode_file_handles;
+	char *inode_fd_cache;
+};
+
+/*
+ * A host mount we open file handles on, by the id name_to_handle_at() gives.
+ * open_by_handle_at() refuses an O_PATH descriptor as the mount's, so path_fd
+ * (the first file we met on it) is reopened for reading, as the daemon, when
+ * first needed.
+ */
+struct pd_mount {
+	int mount_id;
+	int path_fd;
+	int fd;			/* -1 until reopened */
+};
+
+/*
+ * A file handle (name_to_handle_at): names a host file for as long as it
+ * exists, without holding a descriptor. mount_id says which of the daemon's
+ * mount descriptors open_by_handle_at() takes.
+ */
+struct pd_fhandle {
+	int mount_id;
+	struct file_handle fh;	/* followed by fh.handle_bytes bytes */
 };
 
 /*
  * One host file the kernel holds a reference to. `fd` is an O_PATH
  * descriptor: it names the file (so renames on the host do not lose it)
  * without opening it for I/O. An operation may use it only while it holds
- * it (inode_get_fd() / inode_fd_hold(), see pd_inode.c).
+ * it (inode_get_fd() / inode_fd_hold(), see pd_inode.c). An inode with a
+ * file handle (-o inode_file_handles=prefer|mandatory) opens fd on demand
+ * and may lose it again while nobody holds it.
  */
 struct pd_inode {
 	fuse_ino_t nodeid;	/* what the kernel calls it */
 	dev_t dev;		/* host identity: the lookup key */
 	ino_t ino;
 	mode_t type;		/* S_IFMT bits; a file's type never changes */
-	int fd;
+	int fd;			/* -1: closed (only with a file handle) */
+	struct pd_fhandle *handle;	/* NULL: fd lives as long as the inode */
 
 	/* Protected by pd_fs.lock. */
 	uint64_t nlookup;	/* the kernel's references */
 	unsigned int users;	/* requests of ours using it right now */
+
+	/* Protected by pd_fs.fd_lock; used only with a handle. */
+	unsigned int fd_holds;	/* requests and open files using fd */
+	struct pd_inode *idle_prev, *idle_next;	/* open, unheld: in pd_fs.idle */
 
 	/*
 	 * The ordering contract's per-inode lock. Shared: SETUPMAPPING, reads,
@@ -125,6 +159,17 @@ struct pd_fs {
 	fuse_ino_t next_nodeid;
 	struct pd_inode root;
 
+	/* Descriptors opened from file handles (pd_inode.c). */
+	enum pd_fhandles fhandles;
+	pthread_mutex_t fd_lock;	/* fd, fd_holds, idle list of handle inodes; mounts */
+	struct pd_inode *idle_newest, *idle_oldest;	/* open, unheld descriptors */
+	unsigned long idle_count;
+	unsigned long idle_max;	/* -o inode_fd_cache=: keep at most this many */
+	struct pd_mount *mounts;	/* a descriptor per host mount, for open_by_handle_at */
+	unsigned int mount_count;
+	atomic_ulong exhausted;	/* failures for want of descriptors or memory */
+	atomic_ulong no_handle;	/* lookups mandatory mode refused */
+
 	pthread_mutex_t handle_lock;	/* handles, next_fh, pd_handle.refs */
 	void *handles;		/* tsearch tree of pd_handle, by id */
 	uint64_t next_fh;	/* the id of the next handle */
@@ -169,6 +214,11 @@ void inode_unref(struct pd_fs *fs, struct pd_inode *in, uint64_t nlookup, unsign
 int inode_lookup_ref(struct pd_fs *fs, int fd, const struct stat *st, struct pd_inode **out);
 void inode_close(void *p);
 void tree_node_keep(void *p);
+int inode_handles_start(struct pd_fs *fs);
+void inode_handles_stop(struct pd_fs *fs);
+void pd_log_counted(struct pd_fs *fs, atomic_ulong *count, const char *what,
+		    const char *why);
+void pd_log_exhausted(struct pd_fs *fs, const char *what, int err);
 struct fd_name fd_name(int fd);
 struct fd_path fd_path(int fd);
 int inode_stat(const struct pd_inode *in, struct stat *st);

@@ -21,6 +21,8 @@ static const struct fuse_opt pd_opt_spec[] = {
 	PD_OPT("dax_window_size=%s", dax_window_size, 0),
 	PD_OPT("timeout=%s", timeout, 0),
 	PD_OPT("--thread-pool-size=%u", thread_pool_size, 0),
+	PD_OPT("inode_file_handles=%s", inode_file_handles, 0),
+	PD_OPT("inode_fd_cache=%s", inode_fd_cache, 0),
 	FUSE_OPT_END
 };
 
@@ -39,7 +41,14 @@ static void usage(const char *prog)
 	       "                           (inode: files with the user.dax xattr)\n"
 	       "    -o dax_window_size=N   DAX window size, K/M/G suffixes, a multiple\n"
 	       "                           of the page size (default 1G)\n"
-	       "    --thread-pool-size=N   at most N worker threads\n\n"
+	       "    --thread-pool-size=N   at most N worker threads\n"
+	       "    -o inode_file_handles=never|prefer|mandatory\n"
+	       "                           keep a file handle per inode and open\n"
+	       "                           descriptors on demand (default: never,\n"
+	       "                           one descriptor per known inode)\n"
+	       "    -o inode_fd_cache=N    with file handles: keep at most N unused\n"
+	       "                           descriptors open (default: 4096, at most a\n"
+	       "                           quarter of RLIMIT_NOFILE)\n\n"
 	       "Connection options (libfuse's): -o max_write=N, max_readahead=N,\n"
 	       "    max_background=N, congestion_threshold=N, readdirplus=yes|no|auto,\n"
 	       "    [no_]writeback_cache, [no_]async_dio, [no_]auto_inval_data,\n"
@@ -125,6 +134,31 @@ static int configure(struct pd_fs *fs, const struct pd_opts *o, uint64_t *window
 			return -1;
 		}
 	}
+	if (!o->inode_file_handles || strcmp(o->inode_file_handles, "never") == 0) {
+		fs->fhandles = FHANDLES_NEVER;
+	} else if (strcmp(o->inode_file_handles, "prefer") == 0) {
+		fs->fhandles = FHANDLES_PREFER;
+	} else if (strcmp(o->inode_file_handles, "mandatory") == 0) {
+		fs->fhandles = FHANDLES_MANDATORY;
+	} else {
+		fprintf(stderr,
+			"passthrough_dax: inode_file_handles=%s: expected never, prefer or mandatory\n",
+			o->inode_file_handles);
+		return -1;
+	}
+	if (o->inode_fd_cache) {
+		char *end;
+
+		errno = 0;
+		fs->idle_max = strtoul(o->inode_fd_cache, &end, 10);
+		if (errno || end == o->inode_fd_cache || *end != '\0' ||
+		    o->inode_fd_cache[0] == '-') {
+			fprintf(stderr,
+				"passthrough_dax: inode_fd_cache=%s: expected a number of descriptors\n",
+				o->inode_fd_cache);
+			return -1;
+		}
+	}
 	fs->writeback = o->writeback;
 	fs->xattr = o->xattr;
 	return 0;
@@ -204,6 +238,26 @@ static void raise_fd_limit(void)
 	}
 }
 
+/*
+ * Unused descriptors of inodes with file handles stay open up to a bound:
+ * by default 4096, and never more than a quarter of the descriptors we
+ * may have, so the cache cannot be what makes a request fail.
+ */
+static void size_fd_cache(struct pd_fs *fs, bool asked)
+{
+	struct rlimit rl;
+	unsigned long quarter;
+
+	if (asked)
+		return;
+	fs->idle_max = 4096;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		quarter = (unsigned long)rl.rlim_cur / 4;
+		if (quarter < fs->idle_max)
+			fs->idle_max = quarter;
+	}
+}
+
 static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *opts,
 		    const struct pd_opts *o)
 {
@@ -237,6 +291,7 @@ int main(int argc, char *argv[])
 
 	pthread_mutex_init(&fs.lock, NULL);
 	pthread_mutex_init(&fs.handle_lock, NULL);
+	pthread_mutex_init(&fs.fd_lock, NULL);
 	pthread_mutex_init(&fs.waiter_lock, NULL);
 	pthread_cond_init(&fs.waiter_gone, NULL);
 	atomic_init(&fs.stopping, false);
@@ -274,6 +329,7 @@ int main(int argc, char *argv[])
 	/* The client already applied the caller's umask; apply none again. */
 	umask(0);
 	raise_fd_limit();
+	size_fd_cache(&fs, o.inode_fd_cache != NULL);
 
 	se = fuse_session_new(&args, &pd_ops, sizeof(pd_ops), &fs);
 	if (!se)
@@ -303,7 +359,10 @@ int main(int argc, char *argv[])
 	if (fuse_session_mount(se, opts.mountpoint) != 0)
 		goto out_signals;
 	fuse_daemonize(opts.foreground);
+	if (inode_handles_start(&fs) != 0)
+		goto out_unmount;
 	ret = run_loop(se, &opts, &o) == 0 ? 0 : 1;
+out_unmount:
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -313,6 +372,7 @@ out_session:
 	tdestroy(fs.handles, handle_free);
 	tdestroy(fs.by_host_id, tree_node_keep);
 	tdestroy(fs.by_nodeid, inode_close);
+	inode_handles_stop(&fs);
 	fuse_dax_window_destroy(fs.window);
 out_args:
 	free(fs.conn_opts);
@@ -326,6 +386,8 @@ out_args:
 	free(o.dax);
 	free(o.dax_window_size);
 	free(o.timeout);
+	free(o.inode_file_handles);
+	free(o.inode_fd_cache);
 	fuse_opt_free_args(&args);
 	return ret;
 }

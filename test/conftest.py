@@ -2,6 +2,7 @@
 wait until the mount is live, and always unmount and stop it at teardown."""
 
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -17,6 +18,27 @@ BUILD = os.environ.get("FUSEDAX_BUILD", os.path.join(REPO, "build"))
 def example_binary(name):
     """Path of build/example/NAME (FUSEDAX_BUILD overrides the build dir)."""
     return os.path.join(BUILD, "example", name)
+
+
+# FUSEDAX_PD_ARGS="-o sandbox=namespace -o seccomp=kill" runs every
+# passthrough_dax the suite starts with those arguments first (a test's own
+# options come after them, so they win where both say something).
+PD_ARGS_ENV = "FUSEDAX_PD_ARGS"
+
+
+def pd_extra_args(binary):
+    """The arguments $FUSEDAX_PD_ARGS adds to binary (none unless it is
+    passthrough_dax)."""
+    if os.path.basename(str(binary)) != "passthrough_dax":
+        return []
+    return shlex.split(os.environ.get(PD_ARGS_ENV, ""))
+
+
+def with_pd_args(argv):
+    """argv with $FUSEDAX_PD_ARGS right after the program, if the program
+    is passthrough_dax: every test helper that starts a daemon calls this."""
+    argv = list(argv)
+    return argv[:1] + pd_extra_args(argv[0]) + argv[1:]
 
 
 # Debian's libfuse3-dev ships the libfuse example sources here.
@@ -131,7 +153,7 @@ def fuse_server(tmp_path):
         if not os.access(binary, os.X_OK):
             pytest.skip(f"{binary} is not built")
         log_path = tmp_path / f"server{len(servers)}.log"
-        argv = [binary, "-f", *args, mountpoint]
+        argv = with_pd_args([binary, "-f", *args, mountpoint])
         with open(log_path, "w") as log:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)

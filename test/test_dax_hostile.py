@@ -22,7 +22,7 @@ import time
 import pytest
 
 import fusewire
-from conftest import BlockedFifoWriter, example_binary
+from conftest import BlockedFifoWriter, example_binary, with_pd_args
 from fusewire import NO_FH, SETUPMAPPING_FLAG_READ as RD, SETUPMAPPING_FLAG_WRITE as WR
 
 BINARY = os.environ.get("PASSTHROUGH_DAX", example_binary("passthrough_dax"))
@@ -151,8 +151,8 @@ def daemon(tmp_path, daemon_opts):
     (src / "d").mkdir()
     log_path = tmp_path / "server.log"
     ours, theirs = fusewire.socketpair()
-    argv = [BINARY, "-f", "-o", f"source={src}", "-o", "dax=always",
-            "-o", "dax_window_size=64M", *extra, f"/dev/fd/{theirs.fileno()}"]
+    argv = with_pd_args([BINARY, "-f", "-o", f"source={src}", "-o", "dax=always",
+                         "-o", "dax_window_size=64M", *extra, f"/dev/fd/{theirs.fileno()}"])
     with open(log_path, "w") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, pass_fds=[theirs.fileno()])
@@ -508,6 +508,7 @@ def test_directory_handle_used_for_file_ops(daemon, files):
 def test_readdir_with_forged_handles(daemon, files):
     d, c = daemon, daemon.conn
     dir_fh = c.opendir(files.d)
+    c.open(files.b, os.O_RDONLY)   # a descriptor of b, whatever the inode mode
     values = hostile_fhs(d, [dir_fh], d.s("b"))
     for fh in values:
         expect_err(c.read_request(files.d, fh, 0, 4096, opcode=fusewire.READDIR), errno.EBADF)

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import BlockedFifoWriter, example_binary
+from conftest import BlockedFifoWriter, example_binary, with_pd_args
 
 BINARY = os.environ.get("PASSTHROUGH_DAX", example_binary("passthrough_dax"))
 PAGE = os.sysconf("SC_PAGESIZE")
@@ -819,7 +819,7 @@ def test_dax_window_option_mounts(start_pd):
 # Command line errors
 
 def run_cli(*args, user=None):
-    cmd = [BINARY, "-f", *args]
+    cmd = with_pd_args([BINARY, "-f", *args])
     if user:
         cmd = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups", "--"] + cmd
     return subprocess.run(cmd, capture_output=True, text=True, timeout=20)

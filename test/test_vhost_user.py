@@ -95,7 +95,7 @@ class Daemon:
     def __init__(self, argv, log, sock):
         self.log = Path(log)
         self.out = open(self.log, "wb")
-        self.proc = subprocess.Popen([str(a) for a in argv], stdout=self.out,
+        self.proc = subprocess.Popen(conftest.with_pd_args(str(a) for a in argv), stdout=self.out,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not os.path.exists(sock):
