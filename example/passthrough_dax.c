@@ -70,7 +70,7 @@ static uint32_t pd_attr_flags(const struct pd_fs *fs, const struct pd_inode *in)
 {
 	if (fs->dax != DAX_INODE || in->type != S_IFREG)
 		return 0;
-	if (getxattr(fd_path(in->fd).s, "user.dax", NULL, 0) < 0)
+	if (getxattr(fd_path(fs, in->fd).s, "user.dax", NULL, 0) < 0)
 		return 0;
 	return FUSE_ATTR_DAX_FLAG;
 }
@@ -1254,9 +1254,9 @@ static void reply_xattr_value(fuse_req_t req, const struct pd_inode *in, const c
 		}
 	}
 	if (name)
-		len = getxattr(fd_path(in->fd).s, name, value, size);
+		len = getxattr(fd_path(pd_fs(req), in->fd).s, name, value, size);
 	else
-		len = listxattr(fd_path(in->fd).s, value, size);
+		len = listxattr(fd_path(pd_fs(req), in->fd).s, value, size);
 	if (len == -1)
 		fuse_reply_err(req, errno);
 	else if (size == 0)
@@ -1292,9 +1292,9 @@ static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const cha
 		reply_xattr_value(req, in, name, size);
 	} else {
 		if (op == 's')
-			err = setxattr(fd_path(in->fd).s, name, value, size, flags);
+			err = setxattr(fd_path(fs, in->fd).s, name, value, size, flags);
 		else
-			err = removexattr(fd_path(in->fd).s, name);
+			err = removexattr(fd_path(fs, in->fd).s, name);
 		fuse_reply_err(req, err == -1 ? errno : 0);
 	}
 	creds_restore(fs);

@@ -43,6 +43,23 @@ enum pd_cache { CACHE_NEVER, CACHE_AUTO, CACHE_ALWAYS };
 enum pd_dax { DAX_NEVER, DAX_ALWAYS, DAX_INODE };
 /* -o inode_file_handles=: how an inode names its host file (pd_inode.c) */
 enum pd_fhandles { FHANDLES_NEVER, FHANDLES_PREFER, FHANDLES_MANDATORY };
+/* -o sandbox=, -o seccomp= (pd_sandbox.c, pd_seccomp.c); DEFAULT: not given */
+enum pd_sandbox_mode { SANDBOX_DEFAULT, SANDBOX_NONE, SANDBOX_CHROOT, SANDBOX_NAMESPACE };
+enum pd_seccomp_mode { SECCOMP_DEFAULT, SECCOMP_NONE, SECCOMP_LOG, SECCOMP_TRAP, SECCOMP_KILL };
+/* What the session's descriptor is (pd_sandbox.c) */
+enum pd_transport { TRANSPORT_MOUNT, TRANSPORT_VHOST_USER, TRANSPORT_GIVEN };
+
+/* How the serving process is contained (pd_sandbox.c). */
+struct pd_sandbox {
+	enum pd_sandbox_mode mode;
+	enum pd_seccomp_mode seccomp;
+	enum pd_transport transport;
+	uint64_t caps_add, caps_drop;	/* -o modcaps= */
+	uint64_t caps_keep;		/* what the server keeps (sandbox_caps()) */
+	long long rlimit_nofile;	/* -o rlimit_nofile=; -1: the default */
+	bool readonly;			/* -o readonly */
+	char *source;			/* the source's absolute path */
+};
 
 /* What the command line asked for (strings as fuse_opt_parse stores them). */
 struct pd_opts {
@@ -56,6 +73,14 @@ struct pd_opts {
 	unsigned int thread_pool_size;
 	char *inode_file_handles;
 	char *inode_fd_cache;
+	char *sandbox;
+	char *seccomp;
+	char *modcaps;
+	char *rlimit_nofile;
+	char *uid_map;
+	char *gid_map;
+	char *seccomp_refuse;
+	int readonly;
 };
 
 /*
@@ -150,6 +175,7 @@ struct pd_fs {
 	bool switch_creds;	/* running as root: act as each caller */
 	double timeout;		/* entry and attribute validity, seconds */
 	int proc_fd;		/* /proc/self/fd, to reopen O_PATH descriptors */
+	const char *fd_dir;	/* how paths name descriptor N: fd_dir + "N" */
 
 	struct fuse_dax_window *window;	/* NULL without -o dax */
 
@@ -220,10 +246,20 @@ void pd_log_counted(struct pd_fs *fs, atomic_ulong *count, const char *what,
 		    const char *why);
 void pd_log_exhausted(struct pd_fs *fs, const char *what, int err);
 struct fd_name fd_name(int fd);
-struct fd_path fd_path(int fd);
+struct fd_path fd_path(const struct pd_fs *fs, int fd);
 int inode_stat(const struct pd_inode *in, struct stat *st);
 int inode_open(struct pd_fs *fs, const struct pd_inode *in, int flags);
 bool name_is_component(const char *name);
+
+/* pd_sandbox.c, pd_seccomp.c: containment */
+int sandbox_parse_modcaps(const char *text, uint64_t *add, uint64_t *drop);
+int sandbox_set_rlimit(long long want);
+enum pd_transport sandbox_transport(struct fuse_session *se, const char *mountpoint);
+uint64_t sandbox_caps(const struct pd_sandbox *sb, bool file_handles);
+int sandbox_enter(struct pd_fs *fs, struct fuse_session *se, struct pd_sandbox *sb,
+		  const char *mountpoint, int *status);
+int seccomp_start(enum pd_seccomp_mode mode, bool may_unmount, const char *refuse);
+bool seccomp_available(void);
 
 /* pd_handle.c: the handle table */
 int handle_new(struct pd_fs *fs, fuse_ino_t nodeid, int fd, struct pd_dir *dir, uint64_t *fh);

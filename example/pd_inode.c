@@ -649,11 +649,15 @@ struct fd_name fd_name(int fd)
 }
 
 
-struct fd_path fd_path(int fd)
+/*
+ * The path form: "/proc/self/fd/N", or just "N" inside a sandbox, whose
+ * working directory is that directory (there is no /proc in its tree).
+ */
+struct fd_path fd_path(const struct pd_fs *fs, int fd)
 {
 	struct fd_path p;
 
-	snprintf(p.s, sizeof(p.s), "/proc/self/fd/%d", fd);
+	snprintf(p.s, sizeof(p.s), "%s%d", fs->fd_dir, fd);
 	return p;
 }
 

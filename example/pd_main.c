@@ -23,6 +23,14 @@ static const struct fuse_opt pd_opt_spec[] = {
 	PD_OPT("--thread-pool-size=%u", thread_pool_size, 0),
 	PD_OPT("inode_file_handles=%s", inode_file_handles, 0),
 	PD_OPT("inode_fd_cache=%s", inode_fd_cache, 0),
+	PD_OPT("sandbox=%s", sandbox, 0),
+	PD_OPT("seccomp=%s", seccomp, 0),
+	PD_OPT("modcaps=%s", modcaps, 0),
+	PD_OPT("rlimit_nofile=%s", rlimit_nofile, 0),
+	PD_OPT("uid_map=%s", uid_map, 0),
+	PD_OPT("gid_map=%s", gid_map, 0),
+	PD_OPT("readonly", readonly, 1),
+	PD_OPT("seccomp_refuse=%s", seccomp_refuse, 0),
 	FUSE_OPT_END
 };
 
@@ -49,6 +57,19 @@ static void usage(const char *prog)
 	       "    -o inode_fd_cache=N    with file handles: keep at most N unused\n"
 	       "                           descriptors open (default: 4096, at most a\n"
 	       "                           quarter of RLIMIT_NOFILE)\n\n"
+	       "Containment (see passthrough_dax(1)):\n"
+	       "    -o sandbox=MODE        namespace, chroot or none (default: namespace\n"
+	       "                           as root under vhost-user, else none)\n"
+	       "    -o seccomp=MODE        trap (default in a sandbox), kill, log or none\n"
+	       "    -o modcaps=LIST        capabilities to keep or drop too, e.g.\n"
+	       "                           +sys_admin:-mknod\n"
+	       "    -o rlimit_nofile=N     RLIMIT_NOFILE (default: up to 1000000;\n"
+	       "                           0: leave it as it is)\n"
+	       "    -o uid_map=:IN:OUT:N:  the client's uids IN.. are the host's OUT..\n"
+	       "    -o gid_map=:IN:OUT:N:  the same for gids\n"
+	       "    -o readonly            refuse every change to the source (EROFS)\n"
+	       "    -o seccomp_refuse=CALL[:CALL]  leave these calls out of the allow-list\n"
+	       "                           (to see what the seccomp mode does)\n\n"
 	       "Connection options (libfuse's): -o max_write=N, max_readahead=N,\n"
 	       "    max_background=N, congestion_threshold=N, readdirplus=yes|no|auto,\n"
 	       "    [no_]writeback_cache, [no_]async_dio, [no_]auto_inval_data,\n"
@@ -164,6 +185,76 @@ static int configure(struct pd_fs *fs, const struct pd_opts *o, uint64_t *window
 	return 0;
 }
 
+/* The containment options: mode names, capabilities, the descriptor limit. */
+static int configure_sandbox(struct pd_sandbox *sb, const struct pd_opts *o)
+{
+	static const char *const sandboxes[] = { NULL, "none", "chroot", "namespace" };
+	static const char *const seccomps[] = { NULL, "none", "log", "trap", "kill" };
+	unsigned int i;
+
+	if (o->sandbox) {
+		for (i = 1; i < 4 && strcmp(o->sandbox, sandboxes[i]) != 0; i++)
+			;
+		if (i == 4) {
+			fprintf(stderr, "passthrough_dax: sandbox=%s: expected namespace, chroot "
+				"or none\n", o->sandbox);
+			return -1;
+		}
+		sb->mode = (enum pd_sandbox_mode)i;
+	}
+	if (o->seccomp) {
+		for (i = 1; i < 5 && strcmp(o->seccomp, seccomps[i]) != 0; i++)
+			;
+		if (i == 5) {
+			fprintf(stderr, "passthrough_dax: seccomp=%s: expected trap, kill, log or "
+				"none\n", o->seccomp);
+			return -1;
+		}
+		sb->seccomp = (enum pd_seccomp_mode)i;
+	}
+	if (o->modcaps && sandbox_parse_modcaps(o->modcaps, &sb->caps_add, &sb->caps_drop) != 0)
+		return -1;
+	sb->rlimit_nofile = -1;
+	if (o->rlimit_nofile) {
+		char *end;
+
+		errno = 0;
+		sb->rlimit_nofile = strtoll(o->rlimit_nofile, &end, 10);
+		if (errno || end == o->rlimit_nofile || *end != '\0' || sb->rlimit_nofile < 0) {
+			fprintf(stderr, "passthrough_dax: rlimit_nofile=%s: expected a number of "
+				"descriptors (0: leave the limit as it is)\n", o->rlimit_nofile);
+			return -1;
+		}
+	}
+	sb->readonly = o->readonly;
+	return 0;
+}
+
+/*
+ * Once the transport is known (after the mount): the sandbox is namespace
+ * under vhost-user as root, as virtiofsd's is; on /dev/fuse it is none, so
+ * the daemon stays the one process libfuse users expect (see
+ * passthrough_dax(1)). seccomp defaults to trap inside a sandbox. A
+ * sandbox has no /dev/fuse to clone descriptors from.
+ */
+static void settle_sandbox(struct pd_sandbox *sb, struct pd_fs *fs,
+			   struct fuse_session *se, struct fuse_cmdline_opts *opts)
+{
+	sb->transport = sandbox_transport(se, opts->mountpoint);
+	if (sb->mode == SANDBOX_DEFAULT)
+		sb->mode = sb->transport == TRANSPORT_VHOST_USER && geteuid() == 0
+				   ? SANDBOX_NAMESPACE : SANDBOX_NONE;
+	if (sb->seccomp == SECCOMP_DEFAULT)
+		sb->seccomp = sb->mode != SANDBOX_NONE && seccomp_available() ? SECCOMP_TRAP
+									     : SECCOMP_NONE;
+	sb->caps_keep = sandbox_caps(sb, fs->fhandles != FHANDLES_NEVER);
+	if (sb->mode != SANDBOX_NONE && opts->clone_fd) {
+		fuse_log(FUSE_LOG_INFO, "passthrough_dax: clone_fd: no /dev/fuse inside the "
+			 "sandbox: the workers share one descriptor\n");
+		opts->clone_fd = 0;
+	}
+}
+
 /* Open the exported directory as the root inode. */
 static int open_source(struct pd_fs *fs, const char *source)
 {
@@ -227,17 +318,6 @@ static int check_mountpoint(const char *mountpoint)
 	return 0;
 }
 
-/* Each known inode holds a descriptor: allow as many as the hard limit does. */
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 /*
  * Unused descriptors of inodes with file handles stay open up to a bound:
  * by default 4096, and never more than a quarter of the descriptors we
@@ -285,6 +365,7 @@ int main(int argc, char *argv[])
 	struct pd_opts o = { 0 };
 	struct pd_fs fs = { .proc_fd = -1, .next_nodeid = FUSE_ROOT_ID + 1,
 			    .next_fh = PD_FIRST_FH };
+	struct pd_sandbox sb = { .mode = SANDBOX_DEFAULT };
 	struct fuse_session *se = NULL;
 	uint64_t window_size = 0;
 	int ret = 1, err;
@@ -296,6 +377,7 @@ int main(int argc, char *argv[])
 	pthread_cond_init(&fs.waiter_gone, NULL);
 	atomic_init(&fs.stopping, false);
 	fs.root.fd = -1;
+	fs.fd_dir = "/proc/self/fd/";
 	if (fuse_opt_parse(&args, &o, pd_opt_spec, NULL) == -1)
 		goto out_args;
 	if (fuse_parse_cmdline(&args, &opts) != 0)
@@ -316,9 +398,14 @@ int main(int argc, char *argv[])
 		ret = 0;
 		goto out_args;
 	}
-	if (configure(&fs, &o, &window_size) != 0 || open_source(&fs, o.source) != 0 ||
-	    check_mountpoint(opts.mountpoint) != 0)
+	if (configure(&fs, &o, &window_size) != 0 || configure_sandbox(&sb, &o) != 0 ||
+	    open_source(&fs, o.source) != 0 || check_mountpoint(opts.mountpoint) != 0)
 		goto out_args;
+	sb.source = realpath(o.source, NULL);
+	if (!sb.source) {
+		fprintf(stderr, "passthrough_dax: source %s: %s\n", o.source, strerror(errno));
+		goto out_args;
+	}
 
 	fs.switch_creds = geteuid() == 0;
 	fs.proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -328,7 +415,8 @@ int main(int argc, char *argv[])
 	}
 	/* The client already applied the caller's umask; apply none again. */
 	umask(0);
-	raise_fd_limit();
+	if (sandbox_set_rlimit(sb.rlimit_nofile) != 0)
+		goto out_args;
 	size_fd_cache(&fs, o.inode_fd_cache != NULL);
 
 	se = fuse_session_new(&args, &pd_ops, sizeof(pd_ops), &fs);
@@ -359,9 +447,22 @@ int main(int argc, char *argv[])
 	if (fuse_session_mount(se, opts.mountpoint) != 0)
 		goto out_signals;
 	fuse_daemonize(opts.foreground);
-	if (inode_handles_start(&fs) != 0)
+	settle_sandbox(&sb, &fs, se, &opts);
+	err = sandbox_enter(&fs, se, &sb, opts.mountpoint, &ret);
+	if (err < 0) {
+		ret = 1;
 		goto out_unmount;
-	ret = run_loop(se, &opts, &o) == 0 ? 0 : 1;
+	}
+	if (err == 1)
+		goto out_unmount;	/* the monitor: the server has ended */
+	if (inode_handles_start(&fs) == 0 && seccomp_start(sb.seccomp, sb.mode == SANDBOX_NONE, o.seccomp_refuse) == 0)
+		ret = run_loop(se, &opts, &o) == 0 ? 0 : 1;
+	if (sb.mode != SANDBOX_NONE && sb.transport == TRANSPORT_MOUNT) {
+		/* The monitor unmounts, in the host's mount namespace. */
+		fflush(stdout);
+		fflush(stderr);
+		_exit(ret);
+	}
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
@@ -388,6 +489,14 @@ out_args:
 	free(o.timeout);
 	free(o.inode_file_handles);
 	free(o.inode_fd_cache);
+	free(o.sandbox);
+	free(o.seccomp);
+	free(o.modcaps);
+	free(o.rlimit_nofile);
+	free(o.uid_map);
+	free(o.gid_map);
+	free(o.seccomp_refuse);
+	free(sb.source);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -41,6 +41,54 @@ def with_pd_args(argv):
     return argv[:1] + pd_extra_args(argv[0]) + argv[1:]
 
 
+def serving_pid(pid):
+    """The process that serves the requests of the daemon a test started as
+    pid. Sandboxed (passthrough_dax -o sandbox=namespace|chroot), pid is a
+    monitor that unmounts at the end and its one child of the same program
+    serves; otherwise pid itself. Ask once the daemon has answered a request
+    (the server forks after the mount)."""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        return pid
+    for child in children:
+        try:
+            if os.readlink(f"/proc/{child}/exe") == exe:
+                return child
+        except OSError:
+            continue
+    return pid
+
+
+def fd_targets(pid, tree=None):
+    """{fd number: what it names} of process pid. A sandboxed server's links
+    name paths in its own root (the source); a descriptor of a file under
+    the host directory tree is named by its host path, found by identity."""
+    by_id = {}
+    if tree:
+        for root, dirs, files in os.walk(tree):
+            for name in [None] + dirs + files:
+                path = root if name is None else os.path.join(root, name)
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                by_id.setdefault((st.st_dev, st.st_ino), path)
+    out = {}
+    fd_dir = f"/proc/{pid}/fd"
+    for name in os.listdir(fd_dir):
+        link = os.path.join(fd_dir, name)
+        try:
+            target = os.readlink(link)
+            st = os.stat(link)
+        except OSError:
+            continue
+        out[int(name)] = by_id.get((st.st_dev, st.st_ino), target)
+    return out
+
+
 # Debian's libfuse3-dev ships the libfuse example sources here.
 LIBFUSE_EXAMPLES = "/usr/share/doc/libfuse3-dev/examples"
 
@@ -166,6 +214,11 @@ def fuse_server(tmp_path):
             if time.monotonic() > deadline:
                 pytest.fail(f"{' '.join(argv)}: no mount after {timeout} s:\n{server.log()}")
             time.sleep(0.02)
+        # The server answers (a sandboxed one has forked by now: serving_pid).
+        try:
+            os.stat(mountpoint)
+        except OSError as e:
+            pytest.fail(f"{' '.join(argv)}: the mount does not answer ({e}):\n{server.log()}")
         return server
 
     yield start
