@@ -82,6 +82,7 @@ static void fill_entry(struct pd_fs *fs, struct pd_inode *in, const struct stat 
 	e->ino = in->nodeid;
 	e->generation = 0;	/* node ids are never reused within a mount */
 	e->attr = *st;
+	idmap_stat(fs, &e->attr);
 	e->attr_timeout = pd_timeout(fs);
 	e->entry_timeout = pd_timeout(fs);
 	e->attr_flags = pd_attr_flags(fs, in);
@@ -242,7 +243,7 @@ static void pd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	/* Reading attributes needs no permission: no credential switch. */
 	err = handle_check(fs, fi, ino);
 	if (!err)
-		err = inode_stat(in, &st);
+		err = inode_attr(fs, in, &st);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
@@ -269,7 +270,7 @@ static void pd_statx(fuse_req_t req, fuse_ino_t ino, int flags, int mask,
 	else if (statx(in->fd, "", at_flags, (unsigned int)mask, &stx) == -1)
 		fuse_reply_err(req, errno);
 	else
-		fuse_reply_statx(req, 0, &stx, pd_timeout(fs));
+		fuse_reply_statx(req, 0, idmap_statx(fs, &stx), pd_timeout(fs));
 	inode_put_fd(fs, in);
 }
 
@@ -314,6 +315,8 @@ static int do_setattr(struct pd_fs *fs, struct pd_inode *in, const struct stat *
 		uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
 		gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
 
+		if (!idmap_chown(fs, &uid, &gid))
+			return -EINVAL;	/* as chown(2) outside a user namespace's map */
 		if (fchownat(in->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1)
 			return -errno;
 	}
@@ -390,7 +393,7 @@ static void pd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	    !(to_set & FUSE_SET_ATTR_MODE))
 		err = kill_suidgid(fs, in);
 	if (!err)
-		err = inode_stat(in, &st);
+		err = inode_attr(fs, in, &st);
 	if (h)
 		handle_put(fs, h);
 out_put:
@@ -773,7 +776,7 @@ static void pd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		if (flags & O_TRUNC) {
 			err = truncate_ordered(fs, in, (flags & O_ACCMODE) == O_RDONLY ? -1 : fd, 0);
 			if (!err)
-				err = inode_stat(in, &e.attr);
+				err = inode_attr(fs, in, &e.attr);
 		}
 		inode_fd_drop(fs, in);
 		inode_unref(fs, in, err ? 1 : 0, 1);

@@ -61,6 +61,12 @@ struct pd_sandbox {
 	char *source;			/* the source's absolute path */
 };
 
+/* -o uid_map=, gid_map=: client ids inner.. are host ids outer.. (pd_idmap.c) */
+struct pd_idmap {
+	bool set;
+	uint32_t inner, outer, count;
+};
+
 /* What the command line asked for (strings as fuse_opt_parse stores them). */
 struct pd_opts {
 	char *source;
@@ -173,6 +179,8 @@ struct pd_fs {
 	bool writeback;
 	bool xattr;
 	bool switch_creds;	/* running as root: act as each caller */
+	bool readonly;		/* -o readonly (pd_readonly.c) */
+	struct pd_idmap uid_map, gid_map;	/* identity unless set */
 	double timeout;		/* entry and attribute validity, seconds */
 	int proc_fd;		/* /proc/self/fd, to reopen O_PATH descriptors */
 	const char *fd_dir;	/* how paths name descriptor N: fd_dir + "N" */
@@ -195,6 +203,7 @@ struct pd_fs {
 	unsigned int mount_count;
 	atomic_ulong exhausted;	/* failures for want of descriptors or memory */
 	atomic_ulong no_handle;	/* lookups mandatory mode refused */
+	atomic_ulong unmapped;	/* requests from callers outside -o uid_map/gid_map */
 
 	pthread_mutex_t handle_lock;	/* handles, next_fh, pd_handle.refs */
 	void *handles;		/* tsearch tree of pd_handle, by id */
@@ -248,6 +257,7 @@ void pd_log_exhausted(struct pd_fs *fs, const char *what, int err);
 struct fd_name fd_name(int fd);
 struct fd_path fd_path(const struct pd_fs *fs, int fd);
 int inode_stat(const struct pd_inode *in, struct stat *st);
+int inode_attr(const struct pd_fs *fs, const struct pd_inode *in, struct stat *st);
 int inode_open(struct pd_fs *fs, const struct pd_inode *in, int flags);
 bool name_is_component(const char *name);
 
@@ -260,6 +270,18 @@ int sandbox_enter(struct pd_fs *fs, struct fuse_session *se, struct pd_sandbox *
 		  const char *mountpoint, int *status);
 int seccomp_start(enum pd_seccomp_mode mode, bool may_unmount, const char *refuse);
 bool seccomp_available(void);
+
+/* pd_idmap.c: -o uid_map, gid_map (every owner that reaches the client passes idmap_stat) */
+int idmap_parse(const char *what, const char *text, struct pd_idmap *map);
+bool idmap_to_host(const struct pd_idmap *map, uint32_t id, uint32_t *host);
+uint32_t idmap_to_client(const struct pd_idmap *map, uint32_t host);
+void idmap_stat(const struct pd_fs *fs, struct stat *st);
+struct statx *idmap_statx(const struct pd_fs *fs, struct statx *stx);
+bool idmap_chown(const struct pd_fs *fs, uid_t *uid, gid_t *gid);
+int idmap_groups(const struct pd_fs *fs, gid_t *groups, int count);
+
+/* pd_readonly.c: -o readonly */
+void readonly_ops(struct fuse_lowlevel_ops *ops);
 
 /* pd_handle.c: the handle table */
 int handle_new(struct pd_fs *fs, fuse_ino_t nodeid, int fd, struct pd_dir *dir, uint64_t *fh);

@@ -669,6 +669,16 @@ int inode_stat(const struct pd_inode *in, struct stat *st)
 	return 0;
 }
 
+/* Attributes as the client sees them (owners through -o uid_map/gid_map). */
+int inode_attr(const struct pd_fs *fs, const struct pd_inode *in, struct stat *st)
+{
+	int err = inode_stat(in, st);
+
+	if (!err)
+		idmap_stat(fs, st);
+	return err;
+}
+
 /*
  * Open a regular file or directory for I/O. Re-opening through
  * /proc/self/fd/N gives a real descriptor of exactly the file our O_PATH

@@ -230,6 +230,16 @@ static int configure_sandbox(struct pd_sandbox *sb, const struct pd_opts *o)
 	return 0;
 }
 
+static int configure_ids(struct pd_fs *fs, const struct pd_opts *o)
+{
+	if (o->uid_map && idmap_parse("uid_map", o->uid_map, &fs->uid_map) != 0)
+		return -1;
+	if (o->gid_map && idmap_parse("gid_map", o->gid_map, &fs->gid_map) != 0)
+		return -1;
+	fs->readonly = o->readonly;
+	return 0;
+}
+
 /*
  * Once the transport is known (after the mount): the sandbox is namespace
  * under vhost-user as root, as virtiofsd's is; on /dev/fuse it is none, so
@@ -366,6 +376,7 @@ int main(int argc, char *argv[])
 	struct pd_fs fs = { .proc_fd = -1, .next_nodeid = FUSE_ROOT_ID + 1,
 			    .next_fh = PD_FIRST_FH };
 	struct pd_sandbox sb = { .mode = SANDBOX_DEFAULT };
+	struct fuse_lowlevel_ops ro_ops;
 	struct fuse_session *se = NULL;
 	uint64_t window_size = 0;
 	int ret = 1, err;
@@ -399,6 +410,7 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	if (configure(&fs, &o, &window_size) != 0 || configure_sandbox(&sb, &o) != 0 ||
+	    configure_ids(&fs, &o) != 0 ||
 	    open_source(&fs, o.source) != 0 || check_mountpoint(opts.mountpoint) != 0)
 		goto out_args;
 	sb.source = realpath(o.source, NULL);
@@ -419,7 +431,9 @@ int main(int argc, char *argv[])
 		goto out_args;
 	size_fd_cache(&fs, o.inode_fd_cache != NULL);
 
-	se = fuse_session_new(&args, &pd_ops, sizeof(pd_ops), &fs);
+	if (fs.readonly)
+		readonly_ops(&ro_ops);
+	se = fuse_session_new(&args, fs.readonly ? &ro_ops : &pd_ops, sizeof(pd_ops), &fs);
 	if (!se)
 		goto out_args;
 	/*
