@@ -41,6 +41,20 @@ def with_pd_args(argv):
     return argv[:1] + pd_extra_args(argv[0]) + argv[1:]
 
 
+SECCOMP_REFUSAL = "seccomp: refused system call"
+
+
+def assert_no_seccomp_refusal(argv, log):
+    """A daemon under -o seccomp=trap logs every call its filter refused and
+    goes on: unless the test refused one on purpose (seccomp_refuse=), that
+    is a call missing from the allow-list, and a failure."""
+    if any("seccomp_refuse=" in str(a) for a in argv):
+        return
+    lines = [l for l in log.splitlines() if SECCOMP_REFUSAL in l]
+    assert not lines, f"{' '.join(map(str, argv))}: the seccomp filter refused:\n" + \
+        "\n".join(lines)
+
+
 def serving_pid(pid):
     """The process that serves the requests of the daemon a test started as
     pid. Sandboxed (passthrough_dax -o sandbox=namespace|chroot), pid is a
@@ -184,6 +198,7 @@ class FuseServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+        assert_no_seccomp_refusal(self.argv, self.log())
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ import time
 import pytest
 
 import fusewire
-from conftest import BlockedFifoWriter, example_binary, fd_targets, serving_pid, with_pd_args
+from conftest import (BlockedFifoWriter, assert_no_seccomp_refusal, example_binary, fd_targets,
+                      serving_pid, with_pd_args)
 from fusewire import NO_FH, SETUPMAPPING_FLAG_READ as RD, SETUPMAPPING_FLAG_WRITE as WR
 
 BINARY = os.environ.get("PASSTHROUGH_DAX", example_binary("passthrough_dax"))
@@ -176,6 +177,7 @@ def daemon(tmp_path, daemon_opts):
             pytest.fail(f"daemon did not exit when its connection closed:\n{d.log()}")
     # Whatever the test sent, the end of the connection is a clean exit.
     assert status == 0, f"daemon exited {status}:\n{d.log()}"
+    assert_no_seccomp_refusal(argv, d.log())
 
 
 class Files:
