@@ -105,7 +105,9 @@ static int do_lookup(struct pd_fs *fs, struct pd_inode *parent, const char *name
 	} else {
 		if (strchr(name, '/'))
 			return -EINVAL;
-		fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		fd = inode_open_child(fs, parent, name);
+		if (fd < 0)
+			return fd;
 	}
 	if (fd == -1)
 		return -errno;

@@ -258,6 +258,7 @@ struct fd_name fd_name(int fd);
 struct fd_path fd_path(const struct pd_fs *fs, int fd);
 int inode_stat(const struct pd_inode *in, struct stat *st);
 int inode_attr(const struct pd_fs *fs, const struct pd_inode *in, struct stat *st);
+int inode_open_child(struct pd_fs *fs, const struct pd_inode *dir, const char *name);
 int inode_open(struct pd_fs *fs, const struct pd_inode *in, int flags);
 bool name_is_component(const char *name);
 

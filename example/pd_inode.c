@@ -669,6 +669,25 @@ int inode_stat(const struct pd_inode *in, struct stat *st)
 	return 0;
 }
 
+/*
+ * An O_PATH descriptor of name in dir (the child a lookup finds), or
+ * -errno. Out of descriptors, idle cached ones are given back and the open
+ * tried once more; if it still fails, the failure is logged.
+ */
+int inode_open_child(struct pd_fs *fs, const struct pd_inode *dir, const char *name)
+{
+	int fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd == -1 && (errno == EMFILE || errno == ENFILE) && idle_reclaim(fs))
+		fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		fd = -errno;
+		if (is_exhaustion(fd))
+			pd_log_exhausted(fs, "lookup", fd);
+	}
+	return fd;
+}
+
 /* Attributes as the client sees them (owners through -o uid_map/gid_map). */
 int inode_attr(const struct pd_fs *fs, const struct pd_inode *in, struct stat *st)
 {
