@@ -70,7 +70,7 @@ static uint32_t pd_attr_flags(const struct pd_fs *fs, const struct pd_inode *in)
 {
 	if (fs->dax != DAX_INODE || in->type != S_IFREG)
 		return 0;
-	if (getxattr(fd_path(in->fd).s, "user.dax", NULL, 0) < 0)
+	if (getxattr(fd_path(fs, in->fd).s, "user.dax", NULL, 0) < 0)
 		return 0;
 	return FUSE_ATTR_DAX_FLAG;
 }
@@ -87,6 +87,7 @@ static void fill_entry(struct pd_fs *fs, struct pd_inode *in, const struct stat 
 	e->ino = in->nodeid;
 	e->generation = 0;	/* node ids are never reused within a mount */
 	e->attr = *st;
+	idmap_stat(fs, &e->attr);
 	e->attr_timeout = pd_timeout(fs);
 	e->entry_timeout = pd_timeout(fs);
 	e->attr_flags = pd_attr_flags(fs, in);
@@ -109,7 +110,9 @@ static int do_lookup(struct pd_fs *fs, struct pd_inode *parent, const char *name
 	} else {
 		if (strchr(name, '/'))
 			return -EINVAL;
-		fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		fd = inode_open_child(fs, parent, name);
+		if (fd < 0)
+			return fd;
 	}
 	if (fd == -1)
 		return -errno;
@@ -122,7 +125,7 @@ static int do_lookup(struct pd_fs *fs, struct pd_inode *parent, const char *name
 	if (err)
 		return err;
 	fill_entry(fs, in, &st, e);
-	inode_fd_drop(fs, in);
+	inode_put_fd(fs, in);
 	return 0;
 }
 
@@ -150,9 +153,12 @@ static void reply_entry(fuse_req_t req, struct pd_fs *fs, const struct fuse_entr
  * Count a kernel reference to the file open on fd (an I/O descriptor, e.g.
  * from create or O_TMPFILE) and fill its entry. Going through the open file
  * rather than looking the name up again cannot pick up a different file
- * that took the name meanwhile, and works for unnamed files.
+ * that took the name meanwhile, and works for unnamed files. With held,
+ * the inode is left to the caller as from inode_get_fd() (since this runs
+ * as the caller, who could not open it by handle later).
  */
-static int inode_from_open_fd(struct pd_fs *fs, int fd, struct fuse_entry_param *e)
+static int inode_from_open_fd(struct pd_fs *fs, int fd, struct fuse_entry_param *e,
+			      struct pd_inode **held)
 {
 	struct pd_inode *in;
 	struct stat st;
@@ -170,7 +176,10 @@ static int inode_from_open_fd(struct pd_fs *fs, int fd, struct fuse_entry_param 
 	if (err)
 		return err;
 	fill_entry(fs, in, &st, e);
-	inode_fd_drop(fs, in);
+	if (held)
+		*held = in;
+	else
+		inode_put_fd(fs, in);
 	return 0;
 }
 
@@ -241,7 +250,7 @@ static void pd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	/* Reading attributes needs no permission: no credential switch. */
 	err = handle_check(fs, fi, ino);
 	if (!err)
-		err = inode_stat(in, &st);
+		err = inode_attr(fs, in, &st);
 	if (!err)
 		extent_report_size(fs, in, (uint64_t)st.st_size);
 	if (err)
@@ -272,7 +281,7 @@ static void pd_statx(fuse_req_t req, fuse_ino_t ino, int flags, int mask,
 	else {
 		if (stx.stx_mask & STATX_SIZE)
 			extent_report_size(fs, in, stx.stx_size);
-		fuse_reply_statx(req, 0, &stx, pd_timeout(fs));
+		fuse_reply_statx(req, 0, idmap_statx(fs, &stx), pd_timeout(fs));
 	}
 	inode_put_fd(fs, in);
 }
@@ -318,6 +327,8 @@ static int do_setattr(struct pd_fs *fs, struct pd_inode *in, const struct stat *
 		uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
 		gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
 
+		if (!idmap_chown(fs, &uid, &gid))
+			return -EINVAL;	/* as chown(2) outside a user namespace's map */
 		if (fchownat(in->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1)
 			return -errno;
 	}
@@ -394,7 +405,7 @@ static void pd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	    !(to_set & FUSE_SET_ATTR_MODE))
 		err = kill_suidgid(fs, in);
 	if (!err)
-		err = inode_stat(in, &st);
+		err = inode_attr(fs, in, &st);
 	if (!err)
 		extent_report_size(fs, in, (uint64_t)st.st_size);
 	if (h)
@@ -776,18 +787,16 @@ static void pd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (err)
 		goto out_put;
 	fd = create_open(fs, dir, name, flags, mode);
-	err = fd < 0 ? fd : inode_from_open_fd(fs, fd, &e);
-	if (!err && (flags & O_TRUNC)) {
-		in = inode_get(fs, e.ino);
-		err = inode_fd_hold(fs, in);
-		if (!err) {
+	err = fd < 0 ? fd : inode_from_open_fd(fs, fd, &e, &in);
+	if (!err) {
+		if (flags & O_TRUNC) {
 			err = truncate_ordered(fs, in, (flags & O_ACCMODE) == O_RDONLY ? -1 : fd, 0);
 			if (!err)
-				err = inode_stat(in, &e.attr);
+				err = inode_attr(fs, in, &e.attr);
 			if (!err)
 				extent_report_size(fs, in, (uint64_t)e.attr.st_size);
-			inode_fd_drop(fs, in);
 		}
+		inode_fd_drop(fs, in);
 		inode_unref(fs, in, err ? 1 : 0, 1);
 	}
 	creds_restore(fs);
@@ -815,7 +824,7 @@ static void pd_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
 	if (err)
 		goto out_put;
 	fd = openat(dir->fd, ".", flags | O_TMPFILE | O_CLOEXEC, mode);
-	err = fd == -1 ? -errno : inode_from_open_fd(fs, fd, &e);
+	err = fd == -1 ? -errno : inode_from_open_fd(fs, fd, &e, NULL);
 	creds_restore(fs);
 out_put:
 	inode_put_fd(fs, dir);
@@ -1275,9 +1284,9 @@ static void reply_xattr_value(fuse_req_t req, const struct pd_inode *in, const c
 		}
 	}
 	if (name)
-		len = getxattr(fd_path(in->fd).s, name, value, size);
+		len = getxattr(fd_path(pd_fs(req), in->fd).s, name, value, size);
 	else
-		len = listxattr(fd_path(in->fd).s, value, size);
+		len = listxattr(fd_path(pd_fs(req), in->fd).s, value, size);
 	if (len == -1)
 		fuse_reply_err(req, errno);
 	else if (size == 0)
@@ -1313,9 +1322,9 @@ static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const cha
 		reply_xattr_value(req, in, name, size);
 	} else {
 		if (op == 's')
-			err = setxattr(fd_path(in->fd).s, name, value, size, flags);
+			err = setxattr(fd_path(fs, in->fd).s, name, value, size, flags);
 		else
-			err = removexattr(fd_path(in->fd).s, name);
+			err = removexattr(fd_path(fs, in->fd).s, name);
 		fuse_reply_err(req, err == -1 ? errno : 0);
 	}
 	creds_restore(fs);

@@ -54,19 +54,28 @@ int creds_enter(fuse_req_t req)
 	struct pd_fs *fs = pd_fs(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	gid_t groups[PD_MAX_GROUPS];
+	uint32_t uid, gid;
 	int ngroups, err;
 
 	if (!fs->switch_creds)
 		return 0;
+	/* -o uid_map/gid_map: act as the host ids the caller's map to. */
+	if (!idmap_to_host(&fs->uid_map, ctx->uid, &uid) ||
+	    !idmap_to_host(&fs->gid_map, ctx->gid, &gid)) {
+		pd_log_counted(fs, &fs->unmapped, "a request",
+			       "its caller's uid or gid is outside -o uid_map/gid_map: refused (EPERM)");
+		return -EPERM;
+	}
 	ngroups = fuse_req_getgroups(req, PD_MAX_GROUPS, groups);
 	if (ngroups < 0)
 		ngroups = 0;	/* no such process any more, or pid 0 */
 	if (ngroups > PD_MAX_GROUPS)
 		ngroups = PD_MAX_GROUPS;	/* the first 256 decide, like NFS's 16 */
-	err = creds_set(ctx->uid, ctx->gid, ngroups, groups);
+	ngroups = idmap_groups(fs, groups, ngroups);
+	err = creds_set(uid, gid, ngroups, groups);
 	if (err) {
 		fuse_log(FUSE_LOG_ERR, "passthrough_dax: cannot act as uid %u gid %u: %s\n",
-			 (unsigned)ctx->uid, (unsigned)ctx->gid, strerror(-err));
+			 (unsigned)uid, (unsigned)gid, strerror(-err));
 		creds_restore(fs);
 	}
 	return err;

@@ -249,7 +249,7 @@ void watch_inode(struct pd_fs *fs, struct pd_inode *in)
 	}
 	if (in->watch_gen == w->gen)
 		goto out_unlock;	/* watched already */
-	wd = inotify_add_watch(w->ifd, fd_path(in->fd).s, PD_WATCH_EVENTS);
+	wd = inotify_add_watch(w->ifd, fd_path(fs, in->fd).s, PD_WATCH_EVENTS);
 	if (wd == -1) {
 		fuse_log(FUSE_LOG_DEBUG,
 			 "passthrough_dax: inode %" PRIu64 ": cannot watch for host changes: %s\n",

@@ -11,6 +11,7 @@
 #include "wire.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -186,6 +187,11 @@ struct fuse_session {
 	struct uring_pool *uring;
 	/** -o uring_queue_depth=N, 0 for the default. */
 	unsigned int uring_depth;
+	/*
+	 * The kernel's possible CPUs, read from /sys when io_uring is asked
+	 * for: a sandboxed server (passthrough_dax) has no /sys by INIT.
+	 */
+	int uring_cpus;
 
 	/* vhost-user-fs (lib/transport_vhost_user.c), or NULL. */
 	struct vu_dev *vu;
@@ -259,5 +265,8 @@ void transport_dev_unmount(struct fuse_session *se);
 /* loop.c / loop_mt.c */
 /** Receive buffer for one worker, page aligned. */
 void *loop_alloc_buffer(struct fuse_session *se);
+
+/* lib/signals.c: what a library thread blocks (all but fault/trap signals) */
+void signals_fill_blockable(sigset_t *set);
 
 #endif /* FUSEDAX_FUSE_I_H */

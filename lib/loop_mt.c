@@ -241,7 +241,7 @@ static int mt_start_worker(struct mt_loop *mt)
 		goto out_free;
 	}
 	/* Workers leave signals to the thread that installed the handlers. */
-	sigfillset(&all);
+	signals_fill_blockable(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	err = -pthread_create(&w->thread, NULL, mt_worker_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -581,7 +581,7 @@ static int uring_start_threads(struct uring_pool *pool)
 	int err = 0;
 
 	/* Queue threads leave signals to the thread that installed the handlers. */
-	sigfillset(&all);
+	signals_fill_blockable(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned int i = 0; i < pool->nqueues && !err; i++) {
 		struct uring_queue *q = &pool->queues[i];
@@ -612,7 +612,7 @@ static size_t uring_payload_size(const struct fuse_session *se, uint64_t kflags)
 static int uring_pool_new(struct fuse_session *se, uint64_t kflags, struct uring_pool **out)
 {
 	struct uring_pool *pool;
-	int ncpus = uring_possible_cpus();
+	int ncpus = se->uring_cpus > 0 ? se->uring_cpus : uring_possible_cpus();
 	int err;
 
 	if (ncpus < 0)
@@ -658,6 +658,7 @@ out_free:
 
 static const struct transport_ops *uring_requested(struct fuse_session *se)
 {
+	se->uring_cpus = uring_possible_cpus();
 	return &transport_uring_ops;
 }
 

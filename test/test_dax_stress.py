@@ -18,7 +18,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, example_binary
+from conftest import BUILD, example_binary, with_pd_args
 
 KC_STRESS = os.path.join(BUILD, "test", "harness", "kc_stress")
 DAX_TESTFS = os.path.join(BUILD, "test", "harness", "dax_testfs")
@@ -45,7 +45,7 @@ def run_stress(server_argv, host_dir, ops=OPS, extra=(), timeout=300):
     need(KC_STRESS)
     need(server_argv[0])
     argv = [KC_STRESS, "--threads", str(THREADS), "--ops", str(ops),
-            "--host-dir", str(host_dir), *extra, "--", *server_argv]
+            "--host-dir", str(host_dir), *extra, "--", *with_pd_args(server_argv)]
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           stdin=subprocess.DEVNULL, text=True, timeout=timeout)
     out = proc.stdout + proc.stderr
