@@ -1830,10 +1830,11 @@ static void pd_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, ui
 			 * upgrade could only unmap pages that other guest processes
 			 * still map, and kill the VM (doc/vhost-user.md, "DAX
 			 * mapping changes"). The guest kernel still maps the pages
-			 * read-only until it asks for the upgrade.
+			 * read-only until it asks for the upgrade. Never for a
+			 * read-only export: a guest kernel could then store to it.
 			 */
 			fd = -1;
-			if (!writable && !fuse_dax_window_base(fs->window)) {
+			if (!writable && !fs->readonly && !fuse_dax_window_base(fs->window)) {
 				fd = inode_open(fs, in, O_RDWR);
 				if (fd >= 0)
 					prot = PROT_READ | PROT_WRITE;
