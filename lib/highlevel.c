@@ -292,6 +292,9 @@ static void hl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -err);
 		return;
 	}
+	/* The file system sees the hidden name; the client unlinked it. */
+	if (hl_node_is_hidden(f, ino) && st.st_nlink > 0)
+		st.st_nlink--;
 	hl_node_update_stat(f, ino, &st);
 	fix_attr(f, &st, ino);
 	fuse_reply_attr(req, &st, f->cfg.attr_timeout);
@@ -1092,8 +1095,10 @@ static int fill_dir(struct fuse *f, fuse_ino_t ino, off_t off, struct hl_fill *f
 	free(path);
 	if (!err)
 		err = fl->error;
-	if (!err && fl->uses_offsets != 1)
-		fl->dh->cached = 1;	/* it listed everything at once */
+	/* Listed everything at once (offset 0 for every entry): keep it. A
+	 * call past the end that adds nothing says nothing about the style. */
+	if (!err && off == 0 && fl->uses_offsets != 1)
+		fl->dh->cached = 1;
 	return err;
 }
 

@@ -116,6 +116,8 @@ void hl_node_open(struct fuse *f, fuse_ino_t ino);
  * its path (the caller unlinks it), else NULL. */
 void hl_node_close(struct fuse *f, fuse_ino_t ino, char **hidden);
 bool hl_node_is_open(struct fuse *f, fuse_ino_t parent, const char *name);
+/* Whether ino is an open file hidden as .fuse_hidden* (unlinked). */
+bool hl_node_is_hidden(struct fuse *f, fuse_ino_t ino);
 /* A name in parent no node has, for hiding (parent, name). */
 int hl_node_hidden_name(struct fuse *f, fuse_ino_t parent, const char *name,
 			char **hidden);

@@ -518,6 +518,18 @@ bool hl_node_is_open(struct fuse *f, fuse_ino_t parent, const char *name)
 	return open;
 }
 
+bool hl_node_is_hidden(struct fuse *f, fuse_ino_t ino)
+{
+	struct hl_node *n;
+	bool hidden;
+
+	pthread_mutex_lock(&f->lock);
+	n = node_by_ino(f, ino);
+	hidden = n && n->hidden;
+	pthread_mutex_unlock(&f->lock);
+	return hidden;
+}
+
 int hl_node_hidden_name(struct fuse *f, fuse_ino_t parent, const char *name,
 			char **hidden)
 {

@@ -342,10 +342,15 @@ static char *mtab_opts(const struct mount_opts *mo)
 
 	if (fuse_opt_add_opt(&opts, mo->flags & MS_RDONLY ? "ro" : "rw") < 0)
 		return NULL;
-	for (size_t i = 1; i < MOUNT_FLAG_COUNT; i++)
-		if ((mo->flags & mount_flags[i].flag) &&
-		    fuse_opt_add_opt(&opts, mount_flags[i].set) < 0)
+	for (size_t i = 1; i < MOUNT_FLAG_COUNT; i++) {
+		const char *word = (mo->flags & mount_flags[i].flag) ? mount_flags[i].set : NULL;
+
+		/* fusermount3 mounts nosuid,nodev unless told suid/dev. */
+		if (!word && (mount_flags[i].flag & (MS_NOSUID | MS_NODEV)))
+			word = mount_flags[i].clear;
+		if (word && fuse_opt_add_opt(&opts, word) < 0)
 			goto out_free;
+	}
 	if (mo->helper_opts && fuse_opt_add_opt(&opts, mo->helper_opts) < 0)
 		goto out_free;
 	return opts;

@@ -63,10 +63,13 @@ int reply_send(fuse_req_t req, int error, const struct iovec *payload, int count
 	out.error = -error;
 	out.unique = req->unique;
 
-	if (req->se->debug)
-		fuse_log(FUSE_LOG_DEBUG, "   unique: %llu, %s: %d, outsize: %zu\n",
-			 (unsigned long long)req->unique, error ? "error" : "success",
-			 -error, len);
+	/* libfuse's spelling: its test suite tells errnos apart by it. */
+	if (req->se->debug && error)
+		fuse_log(FUSE_LOG_DEBUG, "   unique: %llu, error: %d (%s), outsize: %zu\n",
+			 (unsigned long long)req->unique, -error, strerror(error), len);
+	else if (req->se->debug)
+		fuse_log(FUSE_LOG_DEBUG, "   unique: %llu, success, outsize: %zu\n",
+			 (unsigned long long)req->unique, len);
 
 	res = req->se->tp->send(req->ch, iov, count + 1);
 	if (res < 0 && res != -ENOENT && res != -ENODEV && res != -ENOTCONN && count) {
