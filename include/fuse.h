@@ -224,27 +224,28 @@ int fuse_main_real_versioned(int argc, char *argv[],
 			     const struct fuse_operations *op, size_t op_size,
 			     struct libfuse_version *version, void *user_data);
 
-static inline int fuse_main_fn(int argc, char *argv[],
-			       const struct fuse_operations *op, size_t op_size,
+static inline int fuse_main_fn(int argc, char *argv[], const struct fuse_operations *op,
 			       void *user_data)
 {
 	struct libfuse_version version = { FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION,
 					   FUSE_HOTFIX_VERSION, 0 };
 
-	return fuse_main_real_versioned(argc, argv, op, op_size, &version,
+	return fuse_main_real_versioned(argc, argv, op, sizeof(*(op)), &version,
 					user_data);
 }
-#define fuse_main(argc, argv, op, user_data)                                   \
-	fuse_main_fn(argc, argv, op, sizeof(*(op)), user_data)
+#define fuse_main(argc, argv, op, user_data) fuse_main_fn(argc, argv, op, user_data)
 
 /* The entry point under its pre-3.17 name; libfuse logs that it is internal. */
 static inline int fuse_main_real(int argc, char *argv[],
 				 const struct fuse_operations *op, size_t op_size,
 				 void *user_data)
 {
+	struct libfuse_version version = { FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION,
+					   FUSE_HOTFIX_VERSION, 0 };
+
 	fuse_log(FUSE_LOG_ERR, "fuse_main_real() is internal to the library: "
 		 "call fuse_main()\n");
-	return fuse_main_fn(argc, argv, op, op_size, user_data);
+	return fuse_main_real_versioned(argc, argv, op, op_size, &version, user_data);
 }
 
 /* Prints the options fuse_new() understands to stdout. */
@@ -292,9 +293,9 @@ int fuse_loop_mt_31(struct fuse *f, int clone_fd);
 int fuse_loop_mt_32(struct fuse *f, struct fuse_loop_config *config);
 #define fuse_loop_mt(f, config) fuse_loop_mt_32(f, config)
 #else
-/* config may be NULL for the defaults. */
+/* A function, as in distributions' libfuse; config NULL: the defaults. */
+int fuse_loop_mt(struct fuse *f, struct fuse_loop_config *config);
 int fuse_loop_mt_312(struct fuse *f, struct fuse_loop_config *config);
-#define fuse_loop_mt(f, config) fuse_loop_mt_312(f, config)
 #endif
 
 struct fuse_session *fuse_get_session(struct fuse *f);

@@ -41,6 +41,13 @@ extern "C" {
 #error "fusedax supports FUSE_USE_VERSION 30 and later"
 #endif
 
+/** libfuse's helper for compile-time checks in its headers. */
+#ifdef __cplusplus
+#define fuse_static_assert(condition, message) static_assert(condition, message)
+#else
+#define fuse_static_assert(condition, message) _Static_assert(condition, message)
+#endif
+
 /** Marks fusedax's own extensions of the libfuse API. */
 #define FUSEDAX 1
 

@@ -380,16 +380,13 @@ struct fuse_cmdline_opts {
 
 /**
  * Parse the generic options (-d -f -s -h -V --clone-fd ...) and the mount
- * point. Before API 3.12 struct fuse_cmdline_opts ended at
- * max_idle_threads, and that is all the 3.0 entry point writes.
+ * point. Declared as in the libfuse that distributions ship (built with
+ * versioned symbols): one function for every API level. The 3.0 entry
+ * point writes nothing past max_idle_threads (its struct ended there).
  */
+int fuse_parse_cmdline(struct fuse_args *args, struct fuse_cmdline_opts *opts);
 int fuse_parse_cmdline_30(struct fuse_args *args, struct fuse_cmdline_opts *opts);
 int fuse_parse_cmdline_312(struct fuse_args *args, struct fuse_cmdline_opts *opts);
-#if FUSE_USE_VERSION < FUSE_MAKE_VERSION(3, 12)
-#define fuse_parse_cmdline(args, opts) fuse_parse_cmdline_30(args, opts)
-#else
-#define fuse_parse_cmdline(args, opts) fuse_parse_cmdline_312(args, opts)
-#endif
 void fuse_cmdline_help(void);
 void fuse_lowlevel_help(void);
 void fuse_lowlevel_version(void);
@@ -413,6 +410,16 @@ struct fuse_session *fuse_session_new_versioned(struct fuse_args *args,
 						size_t op_size,
 						struct libfuse_version *version,
 						void *userdata);
+/* libfuse 3.17's inline wrapper, for code that names it. */
+static inline struct fuse_session *fuse_session_new_fn(struct fuse_args *args,
+						       const struct fuse_lowlevel_ops *op,
+						       size_t op_size, void *userdata)
+{
+	struct libfuse_version version = { FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION,
+					   FUSE_HOTFIX_VERSION, 0 };
+
+	return fuse_session_new_versioned(args, op, op_size, &version, userdata);
+}
 int fuse_session_mount(struct fuse_session *se, const char *mountpoint);
 void fuse_session_unmount(struct fuse_session *se);
 int fuse_session_fd(struct fuse_session *se);
@@ -451,8 +458,9 @@ int fuse_session_loop_mt_31(struct fuse_session *se, int clone_fd);
 int fuse_session_loop_mt_32(struct fuse_session *se, struct fuse_loop_config *config);
 #define fuse_session_loop_mt(se, config) fuse_session_loop_mt_32(se, config)
 #else
+/* A function, as in distributions' libfuse; config NULL: the defaults. */
+int fuse_session_loop_mt(struct fuse_session *se, struct fuse_loop_config *config);
 int fuse_session_loop_mt_312(struct fuse_session *se, struct fuse_loop_config *config);
-#define fuse_session_loop_mt(se, config) fuse_session_loop_mt_312(se, config)
 #endif
 
 /**

@@ -19,21 +19,20 @@
  * Command line.
  */
 
+int fuse_parse_cmdline_312(struct fuse_args *args, struct fuse_cmdline_opts *opts)
+{
+	return fuse_parse_cmdline(args, opts);
+}
+
 int fuse_parse_cmdline_30(struct fuse_args *args, struct fuse_cmdline_opts *opts)
 {
 	struct fuse_cmdline_opts full;
-	int res = fuse_parse_cmdline_312(args, &full);
+	int res = fuse_parse_cmdline(args, &full);
 
 	/* The 3.0 struct ends before max_threads: write nothing past it. */
 	if (res == 0)
 		memcpy(opts, &full, offsetof(struct fuse_cmdline_opts, max_threads));
 	return res;
-}
-
-#undef fuse_parse_cmdline
-int fuse_parse_cmdline(struct fuse_args *args, struct fuse_cmdline_opts *opts)
-{
-	return fuse_parse_cmdline_312(args, opts);
 }
 
 /* ------------------------------------------------------------------------
@@ -54,7 +53,6 @@ struct fuse_session *fuse_session_new_versioned(struct fuse_args *args,
 	return se;
 }
 
-#undef fuse_session_loop_mt
 int fuse_session_loop_mt(struct fuse_session *se, struct fuse_loop_config *config)
 {
 	return fuse_session_loop_mt_312(se, config);

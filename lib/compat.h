@@ -14,15 +14,9 @@ struct fuse;
 int fuse_session_loop_mt_31(struct fuse_session *se, int clone_fd);
 int fuse_session_loop_mt_32(struct fuse_session *se, struct fuse_loop_config_v1 *config);
 
-/* lib/compat.c: the undecorated names, with the newest behaviour (in
- * parentheses: the headers define them as function-like macros). */
-int (fuse_session_loop_mt)(struct fuse_session *se, struct fuse_loop_config *config);
-int (fuse_parse_cmdline)(struct fuse_args *args, struct fuse_cmdline_opts *opts);
-
-/* lib/highlevel.c: fuse_loop_mt() of each API level, fuse_new() of 3.1+. */
+/* lib/highlevel.c: fuse_loop_mt() of API 3.0/3.1 and 3.2 to 3.11. */
 int fuse_loop_mt_31(struct fuse *f, int clone_fd);
 int fuse_loop_mt_32(struct fuse *f, struct fuse_loop_config_v1 *config);
-int (fuse_loop_mt)(struct fuse *f, struct fuse_loop_config *config);
 
 /* lib/fail_signals.c: undo fuse_set_fail_signal_handlers(); called by
  * fuse_remove_signal_handlers(). */

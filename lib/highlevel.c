@@ -1664,8 +1664,7 @@ out_cfg:
 	return res;
 }
 
-#undef fuse_loop_mt
-int (fuse_loop_mt)(struct fuse *f, struct fuse_loop_config *config)
+int fuse_loop_mt(struct fuse *f, struct fuse_loop_config *config)
 {
 	return fuse_loop_mt_312(f, config);
 }
