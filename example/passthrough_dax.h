@@ -59,6 +59,7 @@ struct pd_opts {
 	int killpriv_v2;
 	char *log_level;
 	int syslog;
+	int passthrough;	/* -o passthrough: FUSE passthrough of open files */
 };
 
 /* What pd_virtiofsd_args() found besides passthrough_dax's own options. */
@@ -90,6 +91,15 @@ struct pd_inode {
 	 * writes within the file. Exclusive: every change of size or extents.
 	 */
 	pthread_rwlock_t extent_lock;
+
+	/*
+	 * -o passthrough (protected by pd_fs.lock): the backing file the
+	 * client reads and writes this inode through, shared by every open of
+	 * it (the kernel wants one per inode), and how many open handles of it
+	 * there are; the last release drops the backing file.
+	 */
+	int backing_id;
+	unsigned int file_opens;
 };
 
 /*
@@ -132,6 +142,7 @@ struct pd_fs {
 	bool posix_lock;	/* offer POSIX locks (kept on the host) */
 	bool allow_direct_io;	/* pass the client's O_DIRECT to the host */
 	bool killpriv_v2;	/* offer to clear set-user-ID bits ourselves */
+	bool passthrough;	/* -o passthrough, and the client agreed at INIT */
 	bool switch_creds;	/* running as root: act as each caller */
 	double timeout;		/* entry and attribute validity, seconds */
 	int proc_fd;		/* /proc/self/fd, to reopen O_PATH descriptors */

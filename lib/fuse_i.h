@@ -201,8 +201,10 @@ struct fuse_session {
 	/* A CUSE device's session (lib/cuse.c), or NULL. Owned. */
 	struct cuse_data *cuse;
 
-	/* FUSE passthrough (lib/passthrough.c): "unavailable" said once. */
+	/* FUSE passthrough (lib/passthrough.c): "unavailable" said once, and
+	 * the last errno a backing file was refused with (said once each). */
 	atomic_bool passthrough_refusal_logged;
+	atomic_int passthrough_refusal_errno;
 
 	/* Loop state. */
 	atomic_int exited;

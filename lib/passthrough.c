@@ -54,10 +54,16 @@ int fuse_passthrough_open(fuse_req_t req, int fd)
 	id = se->tp->backing_open(&se->master, fd);
 	if (id <= 0) {
 		err = id < 0 ? -id : EIO;
-		fuse_log(FUSE_LOG_ERR,
-			 "fuse: FUSE passthrough: registering fd %d as a backing file "
-			 "failed: %s%s\n", fd, strerror(err),
-			 err == EPERM ? " (needs CAP_SYS_ADMIN)" : "");
+		/* Each cause once: it usually holds for every file. */
+		if (atomic_exchange(&se->passthrough_refusal_errno, err) != err)
+			fuse_log(FUSE_LOG_ERR,
+				 "fuse: FUSE passthrough: registering fd %d as a backing file "
+				 "failed: %s%s; the file system serves such files itself\n", fd,
+				 strerror(err),
+				 err == EPERM ? " (the kernel wants CAP_SYS_ADMIN)" :
+				 err == ENOTTY ? " (the connection is not a /dev/fuse device)" :
+				 err == ELOOP ? " (the backing file is on a stacked file system: "
+						"see max_backing_stack_depth)" : "");
 		errno = err;
 		return 0;
 	}
