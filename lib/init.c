@@ -268,6 +268,11 @@ void session_do_init(fuse_req_t req, const struct wire_req *w)
 	uint64_t kflags = in->flags;
 	uint64_t want;
 
+	if (se->cuse) {
+		fuse_log(FUSE_LOG_ERR, "fuse: FUSE INIT on a CUSE session: refused\n");
+		fuse_reply_err(req, EPROTO);
+		return;
+	}
 	if (se->debug)
 		fuse_log(FUSE_LOG_DEBUG, "INIT: %u.%u, flags 0x%08x, flags2 0x%08x, transport %s\n",
 			 in->major, in->minor, in->flags, in->flags2, se->tp->name);

@@ -491,3 +491,23 @@ def test_fuse_new_help_per_api_level(level, answers_help, tmp_path):
     assert "returned NULL" in run.stdout, run.stdout
     if not answers_help:
         assert "--help" in run.stderr, f"API {level}: --help not refused:\n{run.stderr}"
+
+
+def test_own_examples_build_with_werror(tmp_path):
+    """The project's own examples (hello_ll, passthrough_dax) compile at
+    FUSE_USE_VERSION 317 with -Wall -Wextra -Werror (the project's warning
+    set), against the public headers only."""
+    example = REPO / "example"
+    programs = {
+        "hello_ll": [example / "hello_ll.c"],
+        "passthrough_dax": sorted(example.glob("passthrough_dax.c")) +
+                           sorted(example.glob("pd_*.c")),
+    }
+    flags = ["-std=gnu11", "-D_GNU_SOURCE", "-DFUSE_USE_VERSION=317", "-Wall", "-Wextra",
+             "-Werror", "-Wno-unused-parameter", "-Wno-sign-compare", f"-I{INCLUDE}"]
+    for name, sources in programs.items():
+        assert sources, f"no sources for {name}"
+        res = subprocess.run(["gcc", *flags, *map(str, sources), "-o", str(tmp_path / name),
+                              f"-L{LIB.parent}", "-lfusedax", "-lpthread"],
+                             capture_output=True, text=True)
+        assert res.returncode == 0, f"{name} with -Werror:\n{res.stderr}"
