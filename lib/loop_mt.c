@@ -241,8 +241,16 @@ static int mt_start_worker(struct mt_loop *mt)
 		err = -ENOMEM;
 		goto out_free;
 	}
-	/* Workers leave signals to the thread that installed the handlers. */
-	sigfillset(&all);
+	/*
+	 * Workers leave the signals that end the loop to the thread that
+	 * installed their handlers, as libfuse's do. Others stay open: the
+	 * high-level -o intr interrupts a worker's callback with one.
+	 */
+	sigemptyset(&all);
+	sigaddset(&all, SIGTERM);
+	sigaddset(&all, SIGINT);
+	sigaddset(&all, SIGHUP);
+	sigaddset(&all, SIGQUIT);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	err = -pthread_create(&w->thread, NULL, mt_worker_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
