@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import warnings
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -369,6 +370,18 @@ def parse_junit(path):
     return results
 
 
+def caches_dropped():
+    """How often the page cache was dropped system-wide (echo 1 or 3 >
+    /proc/sys/vm/drop_caches): libfuse's tests of cached data without
+    notifications assume nobody does that while they run."""
+    with open("/proc/vmstat") as f:
+        for line in f:
+            key, _, value = line.partition(" ")
+            if key in ("drop_pagecache", "drop_slab"):
+                return int(value)
+    return 0
+
+
 def run_pytest(tree, files, name):
     """Run libfuse's pytest on files (libfuse's own pytest.ini applies, but
     it does not stop at the first failure). Returns (results, log path, an
@@ -420,8 +433,10 @@ def libfuse_results(request, installed, scratch):
         return release, run_pytest(trees[release], ["test_examples.py", "test_ctests.py"],
                                    "main")
 
+    dropped_before = caches_dropped()
     with ThreadPoolExecutor(max_workers=len(trees) or 1) as pool:
         main = dict(pool.map(run_main, list(trees)))
+    dropped = caches_dropped() - dropped_before
     for release, tree in trees.items():
         results, log, err = main[release]
         uds, uds_log, uds_err = run_pytest(tree, ["test_custom_io.py"], "custom_io")
@@ -429,9 +444,37 @@ def libfuse_results(request, installed, scratch):
             runs[release] = RuntimeError(err or uds_err)
             continue
         results.update(uds)
+        if dropped:
+            rerun_if_caches_dropped(tree, results, dropped)
         results["__log__"] = ("log", log.read_text(errors="replace")[-6000:])
         runs[release] = results
     return runs
+
+
+def rerun_if_caches_dropped(tree, results, dropped):
+    """Another process dropped the page cache during the run (a shared
+    machine: benchmarks do that): a libfuse test that checks the client kept
+    its cache may have failed for that alone. Run the failed ones once more
+    and keep that result, saying so; a second interference keeps the first
+    failure."""
+    failed = [tid for tid, (outcome, _) in results.items() if outcome == "failed"]
+    if not failed:
+        return
+    before = caches_dropped()
+    junit = tree / "results-rerun.xml"
+    log = tree / "pytest-rerun.log"
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    with open(log, "w") as out:
+        subprocess.run(["/usr/bin/python3", "-m", "pytest", *(f"test/{t}" for t in failed),
+                        "-p", "no:cacheprovider", "--maxfail=100000", f"--junitxml={junit}"],
+                       cwd=tree, stdout=out, stderr=subprocess.STDOUT, env=env,
+                       timeout=SUITE_TIMEOUT)
+    again = caches_dropped() - before
+    note = (f"(run twice: another process dropped the page cache {dropped} time(s) "
+            f"during the first run{'' if not again else f' and {again} during the second'})")
+    for tid, (outcome, message) in parse_junit(junit).items():
+        if tid in results and (outcome != "failed" or not again):
+            results[tid] = (outcome, f"{message}\n{note}")
 
 
 _suite_params, _suite_errors = _params()
@@ -460,6 +503,9 @@ def test_libfuse(release, test_id, libfuse_results):
     if outcome == "skipped":
         pytest.skip(f"libfuse {release} skips it itself: {message}")
     assert outcome == "passed", f"libfuse {release}: {test_id} failed:\n{message}"
+    if "(run twice:" in message:
+        warnings.warn(f"libfuse {release}: {test_id} passed on its second run "
+                      f"{message.strip().splitlines()[-1]}")
 
 
 def test_known_failure_is_libfuses(tmp_path):
