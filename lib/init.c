@@ -243,6 +243,11 @@ static uint64_t init_check_want(struct fuse_session *se)
 			 (unsigned long long)(want & ~c->capable_ext));
 		want &= c->capable_ext;
 	}
+	/* Granted (they only describe the server), but not acted upon. */
+	if (want & (FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE))
+		fuse_log(FUSE_LOG_INFO,
+			 "fuse: splice (FUSE_CAP_SPLICE_*) accepted; fusedax moves data with "
+			 "read(2) and writev(2)\n");
 	if ((want & FUSE_CAP_PASSTHROUGH) && (want & FUSE_CAP_WRITEBACK_CACHE)) {
 		fuse_log(FUSE_LOG_INFO,
 			 "fuse: FUSE passthrough and the writeback cache exclude each other: "
