@@ -1,42 +1,22 @@
 /*
  * fusedax high-level API: path-based callbacks (struct fuse_operations) on
- * top of the low-level API, source-compatible with libfuse 3's <fuse.h>.
+ * top of the low-level API, source-compatible with libfuse 3.17's <fuse.h>.
  *
- * The implementation (lib/highlevel.c) uses only the public low-level API.
- * It keeps a table of inode numbers -> (parent, name) and builds the path of
- * each request from it, then calls the matching path-based callback.
+ * The implementation (lib/highlevel*.c) uses only the public low-level API.
+ * It keeps a table of inode numbers -> (parent, name), builds the path of
+ * each request from it and calls the top struct fuse_fs layer: the file
+ * system's callbacks, or a module stacked on them (-o modules=).
  *
- * What it does, in short:
- *   - every member of struct fuse_operations below except those listed next
- *     is called: lookups use getattr, readdir results are collected through
- *     the filler (both "offset 0 for every entry" and "real offsets" styles),
- *     ioctl handles restricted ioctls (data size encoded in the command),
- *     read prefers read_buf, write falls back to write_buf;
- *   - fuse_config members honoured: uid/gid/umask overrides (set_uid, uid,
- *     set_gid, gid, set_mode, umask), entry_timeout, negative_timeout,
- *     attr_timeout, use_ino, readdir_ino (always on), direct_io,
- *     kernel_cache, nullpath_ok (see below), debug. They can be set from
- *     the command line (-o uid=N, -o umask=022, -o entry_timeout=T, ...,
- *     see fuse_lib_help()) or by the init() callback.
- *
- * What it does not do (the differences from libfuse's high-level library):
- *   - never called: lock, flock, bmap, poll (no fuse_pollhandle support).
- *     Byte-range and flock locks are therefore handled by the
- *     kernel locally only.
- *   - unrestricted ioctls (FUSE_IOCTL_UNRESTRICTED, CUSE style) fail with
- *     ENOSYS; ioctls are answered with fuse_reply_ioctl() only.
- *   - no "hidden file" on unlink of an open file (libfuse's default
- *     without hard_remove): an unlinked or overwritten node loses its path
- *     at once, as with libfuse's -o hard_remove. Operations on an open
- *     handle of such a node then get path NULL if cfg->nullpath_ok is set,
- *     otherwise fail with ENOENT; release and releasedir are always called,
- *     with path NULL.
- *   - no path locking: a request that races a rename of one of its
- *     ancestors may see the old path (the kernel serialises most such
- *     cases itself).
- *   - no readdirplus, no inode cache cleaning thread ("remember"), no
- *     interrupt signal delivery (intr), no auto_cache, no stacking modules
- *     (modules), no fuse_fs_* calls, no fuse_invalidate_path().
+ * It behaves as libfuse's high-level library: every callback is called
+ * (lock/flock only when the file system has them, else the kernel locks
+ * locally), READDIRPLUS with FUSE_FILL_DIR_PLUS entries, an unlinked open
+ * file kept as .fuse_hidden* until its last release unless hard_remove,
+ * nullpath_ok, auto_cache, remember/noforget, intr, umask/fmask/dmask,
+ * uid/gid, the timeouts. What differs (doc/compat.md): no path locking (a
+ * request that races a rename of one of its ancestors may use the old
+ * path; the kernel serialises most such cases itself), no built-in iconv
+ * module, and unrestricted ioctls (FUSE_IOCTL_UNRESTRICTED) fail with
+ * ENOSYS.
  */
 #ifndef FUSE_H_
 #define FUSE_H_

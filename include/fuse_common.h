@@ -1,7 +1,7 @@
 /*
  * fusedax: types and calls shared by the low-level and high-level APIs:
  * file handles, connection capabilities, data buffers, loop configuration
- * and process helpers. Source-compatible with libfuse 3's fuse_common.h.
+ * and process helpers. Source-compatible with libfuse 3.17's fuse_common.h.
  */
 #ifndef FUSE_COMMON_H_
 #define FUSE_COMMON_H_

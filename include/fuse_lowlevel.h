@@ -1,7 +1,8 @@
 /*
  * fusedax: the low-level FUSE server API. A file system implements
  * struct fuse_lowlevel_ops and answers each request with one fuse_reply_*
- * call. Source-compatible with libfuse 3's fuse_lowlevel.h; fusedax adds the
+ * call. Source-compatible with libfuse 3.17's fuse_lowlevel.h at every
+ * FUSE_USE_VERSION from 30 (doc/compat.md); fusedax adds the
  * DAX mapping operations (setupmapping, removemapping) after every libfuse
  * member, and the DAX window calls in fuse_dax.h.
  */
