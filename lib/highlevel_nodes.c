@@ -47,7 +47,7 @@ static int table_init(struct hl_table *t, int by_name)
 	t->size = 256;
 	t->count = 0;
 	t->by_name = by_name;
-	t->slots = calloc(t->size, sizeof(*t->slots));
+	t->slots = calloc(t->size, sizeof(struct hl_node *));
 	return t->slots ? 0 : -ENOMEM;
 }
 
@@ -58,7 +58,7 @@ static void table_grow(struct hl_table *t)
 	struct hl_node **old = t->slots;
 	size_t old_size = t->size, i;
 
-	t->slots = calloc(old_size * 2, sizeof(*t->slots));
+	t->slots = calloc(old_size * 2, sizeof(struct hl_node *));
 	if (!t->slots) {
 		t->slots = old;
 		return;
@@ -134,7 +134,7 @@ static double seconds_since(struct timespec then)
 {
 	struct timespec t = now();
 
-	return (double)(t.tv_sec - then.tv_sec) + (t.tv_nsec - then.tv_nsec) / 1e9;
+	return (double)(t.tv_sec - then.tv_sec) + (double)(t.tv_nsec - then.tv_nsec) / 1e9;
 }
 
 /* Whether -o remember still holds a forgotten, attached node. */
