@@ -4,6 +4,7 @@
  * (FUSE_MAP_ALIGNMENT) is negotiated here when a window is attached.
  */
 #include "fuse_i.h"
+#include "mount.h"
 
 #include <errno.h>
 #include <string.h>
@@ -157,6 +158,7 @@ static void init_fill_conn(struct fuse_session *se, const struct fuse_init_in *i
 	c->want_ext = init_default_want(se, capable);
 	c->want = (uint32_t)c->want_ext;
 	c->max_readahead = in->max_readahead;
+	c->max_read = mount_opts_max_read(se->mo);
 	c->max_write = (uint32_t)(se->bufsize - 4096);
 	if (c->max_write > se->bufsize - page)
 		c->max_write = (uint32_t)(se->bufsize - page);
@@ -218,11 +220,19 @@ static void init_call_fs(struct fuse_session *se)
 {
 	struct fuse_conn_info *c = &se->conn;
 	struct want_track track = { c, c->want, c->want_ext };
+	uint32_t max_read = c->max_read;	/* the mount option's */
 
 	want_tracking = &track;
 	se->op.init(se->userdata, c);
 	fuse_convert_to_conn_want_ext(c);
 	want_tracking = NULL;
+	/* The client learnt max_read from the mount options, not from INIT:
+	 * libfuse refuses the INIT here; we say so and go on. */
+	if (c->max_read != max_read)
+		fuse_log(FUSE_LOG_INFO,
+			 "fuse: init() set conn->max_read to %u but the mount said %u: the "
+			 "client keeps %u (set both, with -o max_read=)\n", c->max_read,
+			 max_read, max_read);
 }
 
 /*

@@ -268,6 +268,17 @@ out_fail:
 	return mp.err;
 }
 
+unsigned int mount_opts_max_read(const struct mount_opts *mo)
+{
+	const char *p = mo ? mo->kernel_opts : NULL;
+
+	/* An option starts the list or follows a comma. */
+	for (; p && (p = strstr(p, "max_read=")); p++)
+		if (p == mo->kernel_opts || p[-1] == ',')
+			return (unsigned int)strtoul(p + strlen("max_read="), NULL, 10);
+	return 0;
+}
+
 int mount_opts_allow_root(const struct mount_opts *mo)
 {
 	return mo && mo->allow_root;

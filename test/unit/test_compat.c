@@ -372,6 +372,37 @@ static void test_expire_entry_spellings(void)
 }
 
 /* ------------------------------------------------------------------------
+ * conn->max_read: the mount option's value, as init() sees it.
+ * --------------------------------------------------------------------- */
+
+static atomic_uint seen_max_read;
+
+static void max_read_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	atomic_store(&seen_max_read, conn->max_read);
+}
+
+static void test_max_read_from_mount_option(void)
+{
+	static const struct fuse_lowlevel_ops ops = { .init = max_read_init };
+	char *argv[] = { "test_compat", "-o", "max_read=65536", NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+	struct fuse_init_out out;
+	struct wc c;
+
+	if (start_on(&c, fuse_session_new(&args, &ops, sizeof(ops), NULL)) != 0) {
+		CHECK(0, "session did not start");
+		return;
+	}
+	wc_init(&c, WC_INIT_FLAGS, &out);
+	CHECK(atomic_load(&seen_max_read) == 65536, "init() saw max_read %u",
+	      atomic_load(&seen_max_read));
+	wc_stop(&c);
+	fuse_opt_free_args(&args);
+}
+
+/* ------------------------------------------------------------------------
  * fuse_parse_cmdline_30(): a 3.0 struct ends before max_threads.
  * --------------------------------------------------------------------- */
 
@@ -399,5 +430,6 @@ int main(void)
 	test_want_conversion();
 	test_expire_entry_spellings();
 	test_parse_cmdline_30();
+	test_max_read_from_mount_option();
 	return wc_summary("test_compat");
 }
