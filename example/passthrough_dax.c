@@ -51,6 +51,8 @@
  */
 #include "passthrough_dax.h"
 
+#include <sys/vfs.h>
+
 /* ------------------------------------------------------------------------
  * Entries and attributes
  */
@@ -629,10 +631,56 @@ static int host_open_flags(const struct pd_fs *fs, int flags)
 	return flags;
 }
 
+/* A file passed through never uses the client's cache of our data. */
 static void set_cache_flags(const struct pd_fs *fs, struct fuse_file_info *fi)
 {
-	fi->direct_io = fs->cache == CACHE_NEVER || fs->cache == CACHE_METADATA;
-	fi->keep_cache = fs->cache == CACHE_ALWAYS;
+	fi->direct_io = !fi->backing_id &&
+			(fs->cache == CACHE_NEVER || fs->cache == CACHE_METADATA);
+	fi->keep_cache = !fi->backing_id && fs->cache == CACHE_ALWAYS;
+}
+
+/*
+ * -o passthrough: the client reads, writes and maps an open regular file
+ * straight from a backing file we register on the connection, with no
+ * READ or WRITE to us. The kernel wants every open of an inode on the same
+ * backing file, so the inode keeps one while any of its files is open; the
+ * last release drops it. Where the kernel refuses, fuse_passthrough_open()
+ * says why and we serve the file ourselves (backing_id -1 remembers that
+ * until the inode's files are all closed, so every open agrees).
+ */
+static void passthrough_attach(fuse_req_t req, struct pd_fs *fs, struct pd_inode *in, int fd,
+			       struct fuse_file_info *fi)
+{
+	if (!fs->passthrough || in->type != S_IFREG)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	in->file_opens++;
+	if (in->backing_id == 0) {
+		in->backing_id = fuse_passthrough_open(req, fd);
+		if (in->backing_id == 0)
+			in->backing_id = -1;
+	}
+	fi->backing_id = in->backing_id > 0 ? in->backing_id : 0;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* The other end of passthrough_attach(), at release of a file of ino. */
+static void passthrough_detach(fuse_req_t req, struct pd_fs *fs, fuse_ino_t ino)
+{
+	struct pd_inode *in;
+	int id = 0;
+
+	if (!fs->passthrough || !(in = inode_get(fs, ino)))
+		return;
+	pthread_mutex_lock(&fs->lock);
+	if (in->type == S_IFREG && in->file_opens > 0 && --in->file_opens == 0) {
+		id = in->backing_id;
+		in->backing_id = 0;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	inode_put(fs, in);
+	if (id > 0)
+		fuse_passthrough_close(req, id);
 }
 
 static void pd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -673,6 +721,8 @@ static void pd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	creds_restore(fs);
 	if (fd >= 0)
 		err = handle_new(fs, ino, fd, NULL, &fi->fh);
+	if (fd >= 0 && !err)
+		passthrough_attach(req, fs, in, fd, fi);
 out_put:
 	inode_put_fd(fs, in);
 	if (fd < 0 || err) {
@@ -680,8 +730,10 @@ out_put:
 		return;
 	}
 	set_cache_flags(fs, fi);
-	if (fuse_reply_open(req, fi) != 0)	/* interrupted: no RELEASE will come */
+	if (fuse_reply_open(req, fi) != 0) {	/* interrupted: no RELEASE will come */
 		handle_release(fs, fi->fh, ino, HANDLE_FILE);
+		passthrough_detach(req, fs, ino);
+	}
 }
 
 /*
@@ -754,9 +806,15 @@ static void reply_created(fuse_req_t req, struct pd_fs *fs, int err, int fd,
 	if (err && fd >= 0)
 		close(fd);
 	if (!err) {
+		struct pd_inode *in;
+
 		err = handle_new(fs, e->ino, fd, NULL, &fi->fh);
 		if (err)
 			entry_unref(fs, e->ino);
+		else if ((in = inode_get(fs, e->ino))) {
+			passthrough_attach(req, fs, in, fd, fi);
+			inode_put(fs, in);
+		}
 	}
 	if (err) {
 		fuse_reply_err(req, -err);
@@ -765,6 +823,7 @@ static void reply_created(fuse_req_t req, struct pd_fs *fs, int err, int fd,
 	set_cache_flags(fs, fi);
 	if (fuse_reply_create(req, e, fi) != 0) {
 		handle_release(fs, fi->fh, e->ino, HANDLE_FILE);
+		passthrough_detach(req, fs, e->ino);
 		entry_unref(fs, e->ino);
 	}
 }
@@ -974,7 +1033,11 @@ static void pd_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
  */
 static void pd_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -handle_release(pd_fs(req), fi->fh, ino, HANDLE_FILE));
+	int err = handle_release(pd_fs(req), fi->fh, ino, HANDLE_FILE);
+
+	if (!err)
+		passthrough_detach(req, pd_fs(req), ino);
+	fuse_reply_err(req, -err);
 }
 
 /*
@@ -1907,6 +1970,30 @@ static void want(struct fuse_conn_info *conn, uint64_t cap, const char *what)
 		fuse_log(FUSE_LOG_INFO, "passthrough_dax: the client does not offer %s\n", what);
 }
 
+/*
+ * -o passthrough at INIT. A file the client maps through the DAX window
+ * never reaches a backing file, so with DAX mappings passthrough stays off.
+ * A source on overlayfs or FUSE is itself stacked: allow one layer under
+ * the backing files (then nothing may be stacked over this mount).
+ */
+#define PD_OVERLAYFS_MAGIC 0x794c7630	/* statfs(2) f_type values */
+#define PD_FUSE_MAGIC 0x65735546
+
+static void want_passthrough(struct pd_fs *fs, struct fuse_conn_info *conn)
+{
+	struct statfs sfs;
+
+	if (conn->want_ext & FUSE_CAP_DAX_MAPPING) {
+		fuse_log(FUSE_LOG_INFO, "passthrough_dax: -o passthrough: the client maps "
+			 "files through the DAX window; passthrough off\n");
+		return;
+	}
+	want(conn, FUSE_CAP_PASSTHROUGH, "FUSE passthrough (-o passthrough)");
+	if (fstatfs(fs->root.fd, &sfs) == 0 &&
+	    (sfs.f_type == PD_OVERLAYFS_MAGIC || sfs.f_type == PD_FUSE_MAGIC))
+		conn->max_backing_stack_depth = FUSE_BACKING_STACKED_OVER;
+}
+
 static void pd_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct pd_fs *fs = userdata;
@@ -1934,10 +2021,14 @@ static void pd_init(void *userdata, struct fuse_conn_info *conn)
 		want(conn, FUSE_CAP_DAX_MAPPING, "DAX mappings");
 	if (fs->dax == DAX_INODE)
 		want(conn, FUSE_CAP_DAX_INODE, "per-inode DAX");
+	if (fs->passthrough)
+		want_passthrough(fs, conn);
 	/* The user's -o max_write=, readdirplus=... have the last word. */
 	fuse_apply_conn_info_opts(fs->conn_opts, conn);
 	/* Opens must follow the cache mode the connection really has. */
 	fs->writeback = (conn->want_ext & FUSE_CAP_WRITEBACK_CACHE) != 0;
+	fs->passthrough = fs->passthrough && !fs->writeback &&
+			  (conn->want_ext & FUSE_CAP_PASSTHROUGH);
 }
 
 /*

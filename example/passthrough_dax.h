@@ -95,6 +95,7 @@ struct pd_opts {
 	char *gid_map;
 	char *seccomp_refuse;
 	int readonly;
+	int passthrough;	/* -o passthrough: FUSE passthrough of open files */
 };
 
 /* What pd_virtiofsd_args() found besides passthrough_dax's own options. */
@@ -161,6 +162,15 @@ struct pd_inode {
 	/* The host watch of a mapped file (pd_watch.c; under its lock). */
 	int watch_wd;
 	uint64_t watch_gen;	/* 0: not watched */
+
+	/*
+	 * -o passthrough (protected by pd_fs.lock): the backing file the
+	 * client reads and writes this inode through, shared by every open of
+	 * it (the kernel wants one per inode), and how many open handles of it
+	 * there are; the last release drops the backing file.
+	 */
+	int backing_id;
+	unsigned int file_opens;
 };
 
 /*
@@ -203,6 +213,7 @@ struct pd_fs {
 	bool posix_lock;	/* offer POSIX locks (kept on the host) */
 	bool allow_direct_io;	/* pass the client's O_DIRECT to the host */
 	bool killpriv_v2;	/* offer to clear set-user-ID bits ourselves */
+	bool passthrough;	/* -o passthrough, and the client agreed at INIT */
 	bool switch_creds;	/* running as root: act as each caller */
 	bool readonly;		/* -o readonly (pd_readonly.c) */
 	struct pd_idmap uid_map, gid_map;	/* identity unless set */

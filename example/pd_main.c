@@ -44,6 +44,8 @@ static const struct fuse_opt pd_opt_spec[] = {
 	PD_OPT("gid_map=%s", gid_map, 0),
 	PD_OPT("readonly", readonly, 1),
 	PD_OPT("seccomp_refuse=%s", seccomp_refuse, 0),
+	PD_OPT("passthrough", passthrough, 1),
+	PD_OPT("no_passthrough", passthrough, 0),
 	FUSE_OPT_END
 };
 
@@ -71,6 +73,10 @@ static void usage(const char *prog)
 	       "    -o log_level=LEVEL     error (or err), warn, info (default), debug,\n"
 	       "                           trace or off\n"
 	       "    -o syslog              log to syslog instead of stderr\n"
+	       "    -o passthrough         the client reads, writes and maps open files\n"
+	       "                           straight from the host files (FUSE\n"
+	       "                           passthrough; /dev/fuse only, not with\n"
+	       "                           -o writeback or DAX mappings)\n"
 	       "    -o dax=MODE            never (default), always, or inode\n"
 	       "                           (inode: files with the user.dax xattr)\n"
 	       "    -o dax_window_size=N   DAX window size, K/M/G suffixes, a multiple\n"
@@ -215,6 +221,13 @@ static int configure(struct pd_fs *fs, const struct pd_opts *o, uint64_t *window
 	fs->posix_lock = o->posix_lock;
 	fs->allow_direct_io = o->allow_direct_io;
 	fs->killpriv_v2 = o->killpriv_v2;
+	/* The kernel turns passthrough off when the write-back cache is on. */
+	if (o->passthrough && o->writeback) {
+		fprintf(stderr, "passthrough_dax: -o passthrough and -o writeback exclude each "
+			"other (the kernel does not pass files through a write-back cache)\n");
+		return -1;
+	}
+	fs->passthrough = o->passthrough;
 	return 0;
 }
 

@@ -46,6 +46,14 @@ struct transport_ops {
 	int (*clone)(struct fuse_chan *master, struct fuse_chan **out);
 	/** Release a channel made by clone (not the master). */
 	void (*release)(struct fuse_chan *ch);
+	/**
+	 * Optional (FUSE passthrough): register fd as a backing file on the
+	 * connection; returns its backing id (> 0) or a negative errno.
+	 * NULL: the transport has no backing files (lib/passthrough.c).
+	 */
+	int (*backing_open)(struct fuse_chan *master, int fd);
+	/** Drop a backing id; 0 or a negative errno. */
+	int (*backing_close)(struct fuse_chan *master, int backing_id);
 };
 
 /*
@@ -196,6 +204,14 @@ struct fuse_session {
 	/* vhost-user-fs (lib/transport_vhost_user.c), or NULL. */
 	struct vu_dev *vu;
 
+	/* A CUSE device's session (lib/cuse.c), or NULL. Owned. */
+	struct cuse_data *cuse;
+
+	/* FUSE passthrough (lib/passthrough.c): "unavailable" said once, and
+	 * the last errno a backing file was refused with (said once each). */
+	atomic_bool passthrough_refusal_logged;
+	atomic_int passthrough_refusal_errno;
+
 	/* Loop state. */
 	atomic_int exited;
 	int error;
@@ -246,6 +262,10 @@ bool notify_take_retrieve(struct fuse_session *se, uint64_t unique, void **cooki
 	void do_##name(fuse_req_t req, const struct wire_req *w);
 #include "opcodes.def"
 #undef OPCODE
+
+/* cuse.c */
+/** Free what cuse_lowlevel_new() attached to the session. */
+void cuse_data_free(struct cuse_data *cd);
 
 /* transport.c: the registry. */
 /** Every transport class, NULL-terminated; the first is the default. */

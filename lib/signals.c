@@ -3,6 +3,7 @@
  * loop, SIGPIPE is ignored; fuse_remove_signal_handlers() undoes exactly
  * what was installed.
  */
+#include "compat.h"
 #include "fuse_i.h"
 
 #include <errno.h>
@@ -113,6 +114,7 @@ void fuse_remove_signal_handlers(struct fuse_session *se)
 	else
 		signal_session = NULL;
 	remove_all();
+	fail_signals_remove();
 }
 
 /*

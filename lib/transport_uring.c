@@ -294,12 +294,25 @@ static void uring_release(struct fuse_chan *ch)
 	transport_dev_ops.release(ch);
 }
 
+/* The rings run over the /dev/fuse connection, which holds backing files. */
+static int uring_backing_open(struct fuse_chan *master, int fd)
+{
+	return transport_dev_ops.backing_open(master, fd);
+}
+
+static int uring_backing_close(struct fuse_chan *master, int backing_id)
+{
+	return transport_dev_ops.backing_close(master, backing_id);
+}
+
 static const struct transport_ops transport_uring_ops = {
 	.name = "io_uring",
 	.receive = uring_receive,
 	.send = uring_send,
 	.clone = uring_clone,
 	.release = uring_release,
+	.backing_open = uring_backing_open,
+	.backing_close = uring_backing_close,
 };
 
 /* ------------------------------------------------------------------------
