@@ -31,9 +31,11 @@
  *    cannot close the descriptor under it.
  *
  *  - Credentials.  Run as root, the daemon switches the calling thread's
- *    uid, gid and supplementary groups to the caller's around every request
+ *    uid, gid and supplementary groups to the caller's for every request
  *    that touches the host file system, so the host kernel enforces the
- *    permissions (the mount does not use default_permissions).
+ *    permissions (the mount does not use default_permissions). A thread
+ *    switches only what differs from the identity it already has, and the
+ *    few things done on the daemon's own authority say so (creds_daemon).
  *
  *  - The ordering contract (doc/architecture.md, "The ordering contract").
  *    A DAX mapping is a window onto the host file that the client accesses
@@ -64,7 +66,8 @@ static double pd_timeout(const struct pd_fs *fs)
  * With -o dax=inode the client asks, per inode, whether to use DAX. Our
  * rule: a regular file uses DAX if it carries the extended attribute
  * "user.dax" (any value), so an administrator picks files with
- * `setfattr -n user.dax -v 1 FILE` on the host.
+ * `setfattr -n user.dax -v 1 FILE` on the host. Reading it needs read
+ * permission: outside a caller's section, call attr_flags_as_daemon().
  */
 static uint32_t pd_attr_flags(const struct pd_fs *fs, const struct pd_inode *in)
 {
@@ -73,6 +76,14 @@ static uint32_t pd_attr_flags(const struct pd_fs *fs, const struct pd_inode *in)
 	if (getxattr(fd_path(in->fd).s, "user.dax", NULL, 0) < 0)
 		return 0;
 	return FUSE_ATTR_DAX_FLAG;
+}
+
+/* pd_attr_flags() with our own credentials, for GETATTR and SETATTR replies. */
+static uint32_t attr_flags_as_daemon(struct pd_fs *fs, const struct pd_inode *in)
+{
+	if (fs->dax == DAX_INODE)
+		creds_daemon(fs);
+	return pd_attr_flags(fs, in);
 }
 
 static void fill_entry(struct pd_fs *fs, struct pd_inode *in, const struct stat *st,
@@ -236,7 +247,7 @@ static void pd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (err)
 		fuse_reply_err(req, -err);
 	else
-		fuse_reply_attr_flags(req, &st, pd_timeout(fs), pd_attr_flags(fs, in));
+		fuse_reply_attr_flags(req, &st, pd_timeout(fs), attr_flags_as_daemon(fs, in));
 	inode_put(fs, in);
 }
 
@@ -374,8 +385,10 @@ static void pd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		creds_restore(fs);
 	}
 	if (!err && (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID)) &&
-	    !(to_set & FUSE_SET_ATTR_MODE))
+	    !(to_set & FUSE_SET_ATTR_MODE)) {
+		creds_daemon(fs);
 		err = kill_suidgid(fs, in);
+	}
 	if (!err)
 		err = inode_stat(in, &st);
 	if (h)
@@ -384,7 +397,7 @@ out_put:
 	if (err)
 		fuse_reply_err(req, -err);
 	else
-		fuse_reply_attr_flags(req, &st, pd_timeout(fs), pd_attr_flags(fs, in));
+		fuse_reply_attr_flags(req, &st, pd_timeout(fs), attr_flags_as_daemon(fs, in));
 	inode_put(fs, in);
 }
 
@@ -1746,6 +1759,7 @@ static void pd_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, ui
 		err = check_map_handle(h, prot);
 		fd = h->fd;
 	} else {
+		creds_daemon(fs);
 		fd = inode_open(fs, in, writable ? O_RDWR : O_RDONLY);
 		err = fd < 0 ? fd : 0;
 	}

@@ -153,9 +153,10 @@ struct fd_path {
 	char s[32];
 };
 
-/* pd_creds.c: acting as the caller */
+/* pd_creds.c: acting as the caller (or as ourselves) */
 int creds_enter(fuse_req_t req);
 void creds_restore(struct pd_fs *fs);
+void creds_daemon(struct pd_fs *fs);
 
 /* pd_inode.c: the inode table and helpers over inode descriptors */
 struct pd_inode *inode_get(struct pd_fs *fs, fuse_ino_t nodeid);
