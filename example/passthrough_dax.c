@@ -885,7 +885,8 @@ static void pd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	if (res < 0)
 		goto out_handle;
 	pthread_rwlock_rdlock(&in->extent_lock);
-	extending = write_extends(h, off, out_buf.buf[0].size);
+	/* Without a window an extending write has nothing to re-validate. */
+	extending = fs->window && write_extends(h, off, out_buf.buf[0].size);
 	if (extending) {
 		pthread_rwlock_unlock(&in->extent_lock);
 		extent_change_begin(in);
