@@ -51,6 +51,7 @@ struct pd_ids {
 /* One worker thread's state, freed (and its descriptors closed) at exit. */
 struct pd_thread_creds {
 	bool known;		/* cur is what the thread acts as */
+	bool root;		/* the euid is 0 (also when the rest is unknown) */
 	struct pd_ids cur;
 	struct {
 		pid_t pid;	/* 0: free slot */
@@ -215,19 +216,18 @@ static int creds_switch(struct pd_thread_creds *tc, const struct pd_ids *want)
 				    (size_t)want->ngroups * sizeof(gid_t)) != 0;
 	bool gid_differs = !tc->known || tc->cur.gid != want->gid;
 	bool uid_differs = !tc->known || tc->cur.uid != want->uid;
-	bool is_root;
 	int err;
 
 	if (!groups_differ && !gid_differs && !uid_differs)
 		return 0;
-	is_root = tc->known && tc->cur.uid == 0;
 	tc->known = false;	/* until every step below succeeded */
 	if (groups_differ || gid_differs) {
 		/* Changing groups or gid needs the root euid. */
-		if (!is_root) {
+		if (!tc->root) {
 			err = sys_setresuid(0);
 			if (err)
 				return err;
+			tc->root = true;
 		}
 		uid_differs = want->uid != 0;
 		if (groups_differ &&
@@ -237,9 +237,11 @@ static int creds_switch(struct pd_thread_creds *tc, const struct pd_ids *want)
 			return -errno;
 	}
 	if (uid_differs) {
+		tc->root = false;
 		err = sys_setresuid(want->uid);
 		if (err)
 			return err;
+		tc->root = want->uid == 0;
 	}
 	tc->cur.uid = want->uid;
 	tc->cur.gid = want->gid;
@@ -262,15 +264,17 @@ void creds_daemon(struct pd_fs *fs)
 	if (!fs->switch_creds)
 		return;
 	tc = thread_creds();
-	if (tc && tc->known && tc->cur.uid == 0)
+	if (tc && tc->root)
 		return;
 	if (sys_setresuid(0) != 0) {
 		fuse_log(FUSE_LOG_ERR, "passthrough_dax: cannot return to root credentials: %s\n",
 			 strerror(errno));
 		abort();	/* our own invariant, not peer input */
 	}
-	if (tc)
+	if (tc) {
+		tc->root = true;
 		tc->cur.uid = 0;	/* gid and groups: unchanged, known or not */
+	}
 }
 
 /*
