@@ -63,27 +63,45 @@ static double pd_timeout(const struct pd_fs *fs)
 }
 
 /*
- * With -o dax=inode the client asks, per inode, whether to use DAX. Our
- * rule: a regular file uses DAX if it carries the extended attribute
+ * With -o dax=inode or dax=auto the client asks, per inode, whether to use
+ * DAX. A regular file uses DAX if it carries the extended attribute
  * "user.dax" (any value), so an administrator picks files with
  * `setfattr -n user.dax -v 1 FILE` on the host. Reading it needs read
  * permission: outside a caller's section, call attr_flags_as_daemon().
+ *
+ * dax=auto also picks by size: without the attribute, a file uses DAX while
+ * it is at most a quarter of the window. A file much larger than the window
+ * keeps the client recycling window ranges: every access to an unmapped
+ * range costs a REMOVEMAPPING and a SETUPMAPPING round trip, where a read
+ * without DAX costs one READ, so such a file is faster through the page
+ * cache (doc/performance.md has the numbers). The client applies a changed
+ * flag the next time it instantiates the inode.
  */
-static uint32_t pd_attr_flags(const struct pd_fs *fs, const struct pd_inode *in)
+static bool dax_per_inode(const struct pd_fs *fs)
 {
-	if (fs->dax != DAX_INODE || in->type != S_IFREG)
+	return fs->dax == DAX_INODE || fs->dax == DAX_AUTO;
+}
+
+static uint32_t pd_attr_flags(const struct pd_fs *fs, const struct pd_inode *in,
+			      const struct stat *st)
+{
+	if (!dax_per_inode(fs) || in->type != S_IFREG)
 		return 0;
+	if (fs->dax == DAX_AUTO && fs->window &&
+	    (uint64_t)st->st_size <= fuse_dax_window_size(fs->window) / 4)
+		return FUSE_ATTR_DAX_FLAG;
 	if (getxattr(fd_path(in->fd).s, "user.dax", NULL, 0) < 0)
 		return 0;
 	return FUSE_ATTR_DAX_FLAG;
 }
 
 /* pd_attr_flags() with our own credentials, for GETATTR and SETATTR replies. */
-static uint32_t attr_flags_as_daemon(struct pd_fs *fs, const struct pd_inode *in)
+static uint32_t attr_flags_as_daemon(struct pd_fs *fs, const struct pd_inode *in,
+				     const struct stat *st)
 {
-	if (fs->dax == DAX_INODE)
+	if (dax_per_inode(fs))
 		creds_daemon(fs);
-	return pd_attr_flags(fs, in);
+	return pd_attr_flags(fs, in, st);
 }
 
 static void fill_entry(struct pd_fs *fs, struct pd_inode *in, const struct stat *st,
@@ -95,7 +113,7 @@ static void fill_entry(struct pd_fs *fs, struct pd_inode *in, const struct stat 
 	e->attr = *st;
 	e->attr_timeout = pd_timeout(fs);
 	e->entry_timeout = pd_timeout(fs);
-	e->attr_flags = pd_attr_flags(fs, in);
+	e->attr_flags = pd_attr_flags(fs, in, st);
 }
 
 /*
@@ -247,7 +265,7 @@ static void pd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (err)
 		fuse_reply_err(req, -err);
 	else
-		fuse_reply_attr_flags(req, &st, pd_timeout(fs), attr_flags_as_daemon(fs, in));
+		fuse_reply_attr_flags(req, &st, pd_timeout(fs), attr_flags_as_daemon(fs, in, &st));
 	inode_put(fs, in);
 }
 
@@ -397,7 +415,7 @@ out_put:
 	if (err)
 		fuse_reply_err(req, -err);
 	else
-		fuse_reply_attr_flags(req, &st, pd_timeout(fs), attr_flags_as_daemon(fs, in));
+		fuse_reply_attr_flags(req, &st, pd_timeout(fs), attr_flags_as_daemon(fs, in, &st));
 	inode_put(fs, in);
 }
 
@@ -1837,7 +1855,7 @@ static void pd_init(void *userdata, struct fuse_conn_info *conn)
 		want(conn, FUSE_CAP_WRITEBACK_CACHE, "a write-back cache");
 	if (fs->window)
 		want(conn, FUSE_CAP_DAX_MAPPING, "DAX mappings");
-	if (fs->dax == DAX_INODE)
+	if (dax_per_inode(fs))
 		want(conn, FUSE_CAP_DAX_INODE, "per-inode DAX");
 	/* The user's -o max_write=, readdirplus=... have the last word. */
 	fuse_apply_conn_info_opts(fs->conn_opts, conn);

@@ -39,7 +39,7 @@
  */
 
 enum pd_cache { CACHE_NEVER, CACHE_AUTO, CACHE_ALWAYS };
-enum pd_dax { DAX_NEVER, DAX_ALWAYS, DAX_INODE };
+enum pd_dax { DAX_NEVER, DAX_ALWAYS, DAX_INODE, DAX_AUTO };
 
 /* What the command line asked for (strings as fuse_opt_parse stores them). */
 struct pd_opts {

@@ -35,8 +35,9 @@ static void usage(const char *prog)
 	       "                           0, 1 or 86400)\n"
 	       "    -o writeback           use the client's write-back cache\n"
 	       "    -o xattr|no_xattr      pass extended attributes (default: no_xattr)\n"
-	       "    -o dax=MODE            never (default), always, or inode\n"
-	       "                           (inode: files with the user.dax xattr)\n"
+	       "    -o dax=MODE            never (default), always, inode or auto\n"
+	       "                           (inode: files with the user.dax xattr; auto:\n"
+	       "                           those and files up to a quarter of the window)\n"
 	       "    -o dax_window_size=N   DAX window size, K/M/G suffixes, a multiple\n"
 	       "                           of the page size (default 1G)\n"
 	       "    --thread-pool-size=N   at most N worker threads\n\n"
@@ -105,8 +106,10 @@ static int configure(struct pd_fs *fs, const struct pd_opts *o, uint64_t *window
 		fs->dax = DAX_ALWAYS;
 	} else if (strcmp(o->dax, "inode") == 0) {
 		fs->dax = DAX_INODE;
+	} else if (strcmp(o->dax, "auto") == 0) {
+		fs->dax = DAX_AUTO;
 	} else {
-		fprintf(stderr, "passthrough_dax: dax=%s: expected never, always or inode\n",
+		fprintf(stderr, "passthrough_dax: dax=%s: expected never, always, inode or auto\n",
 			o->dax);
 		return -1;
 	}
