@@ -146,6 +146,7 @@ static int do_lookup(struct pd_fs *fs, struct pd_inode *parent, const char *name
 	if (err)
 		return err;
 	fill_entry(fs, in, &st, e);
+	inode_fd_drop(fs, in);
 	return 0;
 }
 
@@ -193,6 +194,7 @@ static int inode_from_open_fd(struct pd_fs *fs, int fd, struct fuse_entry_param 
 	if (err)
 		return err;
 	fill_entry(fs, in, &st, e);
+	inode_fd_drop(fs, in);
 	return 0;
 }
 
@@ -203,12 +205,13 @@ static int inode_from_open_fd(struct pd_fs *fs, int fd, struct fuse_entry_param 
 static void pd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *dir = inode_get(fs, parent);
 	struct fuse_entry_param e;
+	struct pd_inode *dir;
 	int err;
 
+	dir = inode_get_fd(fs, parent, &err);
 	if (!dir) {
-		fuse_reply_err(req, ESTALE);
+		fuse_reply_err(req, -err);
 		return;
 	}
 	err = creds_enter(req);
@@ -216,7 +219,7 @@ static void pd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		err = do_lookup(fs, dir, name, &e);
 		creds_restore(fs);
 	}
-	inode_put(fs, dir);
+	inode_put_fd(fs, dir);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
@@ -250,12 +253,13 @@ static void pd_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 static void pd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *in = inode_get(fs, ino);
+	struct pd_inode *in;
 	struct stat st;
 	int err;
 
+	in = inode_get_fd(fs, ino, &err);
 	if (!in) {
-		fuse_reply_err(req, ESTALE);
+		fuse_reply_err(req, -err);
 		return;
 	}
 	/* Reading attributes needs no permission: no credential switch. */
@@ -266,19 +270,21 @@ static void pd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -err);
 	else
 		fuse_reply_attr_flags(req, &st, pd_timeout(fs), attr_flags_as_daemon(fs, in, &st));
-	inode_put(fs, in);
+	inode_put_fd(fs, in);
 }
 
 static void pd_statx(fuse_req_t req, fuse_ino_t ino, int flags, int mask,
 		     struct fuse_file_info *fi)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *in = inode_get(fs, ino);
 	struct statx stx;
 	int at_flags = AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | (flags & AT_STATX_SYNC_TYPE);
+	struct pd_inode *in;
+	int err;
 
+	in = inode_get_fd(fs, ino, &err);
 	if (!in) {
-		fuse_reply_err(req, ESTALE);
+		fuse_reply_err(req, -err);
 		return;
 	}
 	if (handle_check(fs, fi, ino) != 0)
@@ -287,7 +293,7 @@ static void pd_statx(fuse_req_t req, fuse_ino_t ino, int flags, int mask,
 		fuse_reply_err(req, errno);
 	else
 		fuse_reply_statx(req, 0, &stx, pd_timeout(fs));
-	inode_put(fs, in);
+	inode_put_fd(fs, in);
 }
 
 /* utimensat() arguments for the time bits of a SETATTR. */
@@ -381,13 +387,14 @@ static void pd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		       struct fuse_file_info *fi)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *in = inode_get(fs, ino);
 	struct pd_handle *h = NULL;
+	struct pd_inode *in;
 	struct stat st;
 	int err;
 
+	in = inode_get_fd(fs, ino, &err);
 	if (!in) {
-		fuse_reply_err(req, ESTALE);
+		fuse_reply_err(req, -err);
 		return;
 	}
 	if (fi) {
@@ -416,18 +423,20 @@ out_put:
 		fuse_reply_err(req, -err);
 	else
 		fuse_reply_attr_flags(req, &st, pd_timeout(fs), attr_flags_as_daemon(fs, in, &st));
-	inode_put(fs, in);
+	inode_put_fd(fs, in);
 }
 
 static void pd_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *in = inode_get(fs, ino);
 	char buf[PATH_MAX + 1];
+	struct pd_inode *in;
 	ssize_t len;
+	int err;
 
+	in = inode_get_fd(fs, ino, &err);
 	if (!in) {
-		fuse_reply_err(req, ESTALE);
+		fuse_reply_err(req, -err);
 		return;
 	}
 	/* The link's text is returned, never followed: the client resolves it. */
@@ -440,7 +449,7 @@ static void pd_readlink(fuse_req_t req, fuse_ino_t ino)
 		buf[len] = '\0';
 		fuse_reply_readlink(req, buf);
 	}
-	inode_put(fs, in);
+	inode_put_fd(fs, in);
 }
 
 /* ------------------------------------------------------------------------
@@ -454,12 +463,13 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      enum pd_node_kind kind, mode_t mode, dev_t rdev, const char *link)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *dir = inode_get(fs, parent);
 	struct fuse_entry_param e;
+	struct pd_inode *dir;
 	int ret, err;
 
+	dir = inode_get_fd(fs, parent, &err);
 	if (!dir) {
-		fuse_reply_err(req, ESTALE);
+		fuse_reply_err(req, -err);
 		return;
 	}
 	if (!name_is_component(name)) {
@@ -478,7 +488,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	err = ret == -1 ? -errno : do_lookup(fs, dir, name, &e);
 	creds_restore(fs);
 out_put:
-	inode_put(fs, dir);
+	inode_put_fd(fs, dir);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
@@ -506,15 +516,15 @@ static void pd_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		    const char *newname)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *in = inode_get(fs, ino);
-	struct pd_inode *dir = inode_get(fs, newparent);
+	struct pd_inode *in, *dir = NULL;
 	struct fuse_entry_param e;
 	int err;
 
-	if (!in || !dir) {
-		err = -ESTALE;
+	in = inode_get_fd(fs, ino, &err);
+	if (in)
+		dir = inode_get_fd(fs, newparent, &err);
+	if (!in || !dir)
 		goto out_put;
-	}
 	if (!name_is_component(newname)) {
 		err = -EINVAL;
 		goto out_put;
@@ -534,9 +544,9 @@ static void pd_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	creds_restore(fs);
 out_put:
 	if (in)
-		inode_put(fs, in);
+		inode_put_fd(fs, in);
 	if (dir)
-		inode_put(fs, dir);
+		inode_put_fd(fs, dir);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
@@ -547,11 +557,12 @@ out_put:
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int flags)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *dir = inode_get(fs, parent);
+	struct pd_inode *dir;
 	int err;
 
+	dir = inode_get_fd(fs, parent, &err);
 	if (!dir) {
-		fuse_reply_err(req, ESTALE);
+		fuse_reply_err(req, -err);
 		return;
 	}
 	err = name_is_component(name) ? creds_enter(req) : -EINVAL;
@@ -560,7 +571,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 			err = -errno;
 		creds_restore(fs);
 	}
-	inode_put(fs, dir);
+	inode_put_fd(fs, dir);
 	fuse_reply_err(req, -err);
 }
 
@@ -578,14 +589,14 @@ static void pd_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *dir = inode_get(fs, parent);
-	struct pd_inode *newdir = inode_get(fs, newparent);
+	struct pd_inode *dir, *newdir = NULL;
 	int err;
 
-	if (!dir || !newdir) {
-		err = -ESTALE;
+	dir = inode_get_fd(fs, parent, &err);
+	if (dir)
+		newdir = inode_get_fd(fs, newparent, &err);
+	if (!dir || !newdir)
 		goto out_put;
-	}
 	if (!name_is_component(name) || !name_is_component(newname)) {
 		err = -EINVAL;
 		goto out_put;
@@ -599,9 +610,9 @@ static void pd_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	creds_restore(fs);
 out_put:
 	if (dir)
-		inode_put(fs, dir);
+		inode_put_fd(fs, dir);
 	if (newdir)
-		inode_put(fs, newdir);
+		inode_put_fd(fs, newdir);
 	fuse_reply_err(req, -err);
 }
 
@@ -616,6 +627,8 @@ out_put:
  */
 static int host_open_flags(const struct pd_fs *fs, int flags)
 {
+	if (!fs->allow_direct_io)
+		flags &= ~O_DIRECT;
 	if (fs->writeback) {
 		if ((flags & O_ACCMODE) == O_WRONLY)
 			flags = (flags & ~O_ACCMODE) | O_RDWR;
@@ -626,19 +639,20 @@ static int host_open_flags(const struct pd_fs *fs, int flags)
 
 static void set_cache_flags(const struct pd_fs *fs, struct fuse_file_info *fi)
 {
-	fi->direct_io = fs->cache == CACHE_NEVER;
+	fi->direct_io = fs->cache == CACHE_NEVER || fs->cache == CACHE_METADATA;
 	fi->keep_cache = fs->cache == CACHE_ALWAYS;
 }
 
 static void pd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *in = inode_get(fs, ino);
 	int flags = host_open_flags(fs, fi->flags);
+	struct pd_inode *in;
 	int fd, err = 0;
 
+	in = inode_get_fd(fs, ino, &err);
 	if (!in) {
-		fuse_reply_err(req, ESTALE);
+		fuse_reply_err(req, -err);
 		return;
 	}
 	fd = creds_enter(req);
@@ -668,7 +682,7 @@ static void pd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fd >= 0)
 		err = handle_new(fs, ino, fd, NULL, &fi->fh);
 out_put:
-	inode_put(fs, in);
+	inode_put_fd(fs, in);
 	if (fd < 0 || err) {
 		fuse_reply_err(req, fd < 0 ? -fd : -err);
 		return;
@@ -767,14 +781,14 @@ static void pd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		      struct fuse_file_info *fi)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *dir = inode_get(fs, parent);
 	int flags = host_open_flags(fs, fi->flags);
 	struct fuse_entry_param e;
-	struct pd_inode *in;
+	struct pd_inode *dir, *in;
 	int fd = -1, err;
 
+	dir = inode_get_fd(fs, parent, &err);
 	if (!dir) {
-		fuse_reply_err(req, ESTALE);
+		fuse_reply_err(req, -err);
 		return;
 	}
 	err = name_is_component(name) ? creds_enter(req) : -EINVAL;
@@ -784,14 +798,18 @@ static void pd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	err = fd < 0 ? fd : inode_from_open_fd(fs, fd, &e);
 	if (!err && (flags & O_TRUNC)) {
 		in = inode_get(fs, e.ino);
-		err = truncate_ordered(fs, in, (flags & O_ACCMODE) == O_RDONLY ? -1 : fd, 0);
-		if (!err)
-			err = inode_stat(in, &e.attr);
+		err = inode_fd_hold(fs, in);
+		if (!err) {
+			err = truncate_ordered(fs, in, (flags & O_ACCMODE) == O_RDONLY ? -1 : fd, 0);
+			if (!err)
+				err = inode_stat(in, &e.attr);
+			inode_fd_drop(fs, in);
+		}
 		inode_unref(fs, in, err ? 1 : 0, 1);
 	}
 	creds_restore(fs);
 out_put:
-	inode_put(fs, dir);
+	inode_put_fd(fs, dir);
 	reply_created(req, fs, err, fd, &e, fi);
 }
 
@@ -800,13 +818,14 @@ static void pd_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
 		       struct fuse_file_info *fi)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *dir = inode_get(fs, parent);
 	int flags = host_open_flags(fs, fi->flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
 	struct fuse_entry_param e;
+	struct pd_inode *dir;
 	int fd = -1, err;
 
+	dir = inode_get_fd(fs, parent, &err);
 	if (!dir) {
-		fuse_reply_err(req, ESTALE);
+		fuse_reply_err(req, -err);
 		return;
 	}
 	err = creds_enter(req);
@@ -816,7 +835,7 @@ static void pd_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
 	err = fd == -1 ? -errno : inode_from_open_fd(fs, fd, &e);
 	creds_restore(fs);
 out_put:
-	inode_put(fs, dir);
+	inode_put_fd(fs, dir);
 	reply_created(req, fs, err, fd, &e, fi);
 }
 
@@ -985,12 +1004,13 @@ static void pd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void pd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *in = inode_get(fs, ino);
 	struct pd_dir *d = NULL;
+	struct pd_inode *in;
 	int fd = -1, err;
 
+	in = inode_get_fd(fs, ino, &err);
 	if (!in) {
-		fuse_reply_err(req, ESTALE);
+		fuse_reply_err(req, -err);
 		return;
 	}
 	if (in->type != S_IFDIR) {
@@ -1019,7 +1039,7 @@ static void pd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	err = handle_new(fs, ino, fd, d, &fi->fh);
 	fi->cache_readdir = fs->cache == CACHE_ALWAYS;
 out_put:
-	inode_put(fs, in);
+	inode_put_fd(fs, in);
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
@@ -1077,16 +1097,18 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *dir = inode_get(fs, ino);
 	struct fuse_entry_param e;
+	struct pd_inode *dir;
 	struct pd_handle *h;
 	size_t used = 0, len;
 	struct pd_dir *d;
 	char *buf = NULL;
 	int err = 0;
 
+	/* readdirplus looks names up in the directory: it needs its descriptor. */
+	dir = plus ? inode_get_fd(fs, ino, &err) : inode_get(fs, ino);
 	if (!dir) {
-		fuse_reply_err(req, ESTALE);
+		fuse_reply_err(req, plus ? -err : ESTALE);
 		return;
 	}
 	h = handle_get(fs, fi->fh, ino, HANDLE_DIR);
@@ -1147,7 +1169,10 @@ out_unlock:
 out_handle:
 	handle_put(fs, h);
 out_put:
-	inode_put(fs, dir);
+	if (plus)
+		inode_put_fd(fs, dir);
+	else
+		inode_put(fs, dir);
 	/* An error after some entries: send those; the next call reports it. */
 	if (err && used == 0)
 		fuse_reply_err(req, -err);
@@ -1192,28 +1217,31 @@ static void pd_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 static void pd_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *in = inode_get(fs, ino);
+	struct pd_inode *in;
 	struct statvfs sv;
+	int err;
 
+	in = inode_get_fd(fs, ino, &err);
 	if (!in) {
-		fuse_reply_err(req, ESTALE);
+		fuse_reply_err(req, -err);
 		return;
 	}
 	if (fstatvfs(in->fd, &sv) == -1)
 		fuse_reply_err(req, errno);
 	else
 		fuse_reply_statfs(req, &sv);
-	inode_put(fs, in);
+	inode_put_fd(fs, in);
 }
 
 static void pd_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct pd_fs *fs = pd_fs(req);
-	struct pd_inode *in = inode_get(fs, ino);
+	struct pd_inode *in;
 	int err;
 
+	in = inode_get_fd(fs, ino, &err);
 	if (!in) {
-		fuse_reply_err(req, ESTALE);
+		fuse_reply_err(req, -err);
 		return;
 	}
 	err = creds_enter(req);
@@ -1223,7 +1251,7 @@ static void pd_access(fuse_req_t req, fuse_ino_t ino, int mask)
 			err = -errno;
 		creds_restore(fs);
 	}
-	inode_put(fs, in);
+	inode_put_fd(fs, in);
 	fuse_reply_err(req, -err);
 }
 
@@ -1280,9 +1308,9 @@ static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const cha
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	in = inode_get(fs, ino);
+	in = inode_get_fd(fs, ino, &err);
 	if (!in) {
-		fuse_reply_err(req, ESTALE);
+		fuse_reply_err(req, -err);
 		return;
 	}
 	err = creds_enter(req);
@@ -1301,7 +1329,7 @@ static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const cha
 	}
 	creds_restore(fs);
 out_put:
-	inode_put(fs, in);
+	inode_put_fd(fs, in);
 }
 
 static void pd_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
@@ -1778,8 +1806,12 @@ static void pd_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, ui
 		err = check_map_handle(h, prot);
 		fd = h->fd;
 	} else {
-		creds_daemon(fs);
-		fd = inode_open(fs, in, writable ? O_RDWR : O_RDONLY);
+		fd = inode_fd_hold(fs, in);
+		if (!fd) {
+			creds_daemon(fs);
+			fd = inode_open(fs, in, writable ? O_RDWR : O_RDONLY);
+			inode_fd_drop(fs, in);
+		}
 		err = fd < 0 ? fd : 0;
 	}
 	if (!err) {
@@ -1845,12 +1877,21 @@ static void pd_init(void *userdata, struct fuse_conn_info *conn)
 
 	atomic_store(&fs->stopping, false);	/* a new INIT after a DESTROY */
 	/* Locks are kept on the host, so every client sees the same ones. */
-	want(conn, FUSE_CAP_POSIX_LOCKS, "POSIX locks");
-	want(conn, FUSE_CAP_FLOCK_LOCKS, "flock locks");
+	if (fs->posix_lock)
+		want(conn, FUSE_CAP_POSIX_LOCKS, "POSIX locks");
+	else
+		fuse_unset_feature_flag(conn, FUSE_CAP_POSIX_LOCKS);
+	if (fs->flock)
+		want(conn, FUSE_CAP_FLOCK_LOCKS, "flock locks");
+	else
+		fuse_unset_feature_flag(conn, FUSE_CAP_FLOCK_LOCKS);
 	/* Open with O_TRUNC arrives as one OPEN, truncated under the contract. */
 	want(conn, FUSE_CAP_ATOMIC_O_TRUNC, "atomic O_TRUNC");
 	/* We clear set-user-ID bits; the client leaves that to us. */
-	want(conn, FUSE_CAP_HANDLE_KILLPRIV_V2, "handle_killpriv_v2");
+	if (fs->killpriv_v2)
+		want(conn, FUSE_CAP_HANDLE_KILLPRIV_V2, "handle_killpriv_v2");
+	else
+		fuse_unset_feature_flag(conn, FUSE_CAP_HANDLE_KILLPRIV_V2);
 	if (fs->writeback)
 		want(conn, FUSE_CAP_WRITEBACK_CACHE, "a write-back cache");
 	if (fs->window)

@@ -38,7 +38,8 @@
  * Options and state
  */
 
-enum pd_cache { CACHE_NEVER, CACHE_AUTO, CACHE_ALWAYS };
+/* METADATA: names and attributes cached as with ALWAYS, file data never. */
+enum pd_cache { CACHE_NEVER, CACHE_AUTO, CACHE_ALWAYS, CACHE_METADATA };
 enum pd_dax { DAX_NEVER, DAX_ALWAYS, DAX_INODE, DAX_AUTO };
 
 /* What the command line asked for (strings as fuse_opt_parse stores them). */
@@ -51,12 +52,27 @@ struct pd_opts {
 	int writeback;
 	int xattr;
 	unsigned int thread_pool_size;
+	/* Defaults 1: host locks for both kinds, O_DIRECT honoured, killpriv_v2. */
+	int flock;
+	int posix_lock;
+	int allow_direct_io;
+	int killpriv_v2;
+	char *log_level;
+	int syslog;
+};
+
+/* What pd_virtiofsd_args() found besides passthrough_dax's own options. */
+struct pd_virtiofsd {
+	/* --socket-path, --socket or --fd: foreground unless --daemonize. */
+	bool socket_named;
+	bool daemonize;
 };
 
 /*
  * One host file the kernel holds a reference to. `fd` is an O_PATH
  * descriptor: it names the file (so renames on the host do not lose it)
- * without opening it for I/O.
+ * without opening it for I/O. An operation may use it only while it holds
+ * it (inode_get_fd() / inode_fd_hold(), see pd_inode.c).
  */
 struct pd_inode {
 	fuse_ino_t nodeid;	/* what the kernel calls it */
@@ -112,6 +128,10 @@ struct pd_fs {
 	enum pd_dax dax;
 	bool writeback;
 	bool xattr;
+	bool flock;		/* offer flock() locks (kept on the host) */
+	bool posix_lock;	/* offer POSIX locks (kept on the host) */
+	bool allow_direct_io;	/* pass the client's O_DIRECT to the host */
+	bool killpriv_v2;	/* offer to clear set-user-ID bits ourselves */
 	bool switch_creds;	/* running as root: act as each caller */
 	double timeout;		/* entry and attribute validity, seconds */
 	int proc_fd;		/* /proc/self/fd, to reopen O_PATH descriptors */
@@ -161,6 +181,10 @@ void creds_daemon(struct pd_fs *fs);
 /* pd_inode.c: the inode table and helpers over inode descriptors */
 struct pd_inode *inode_get(struct pd_fs *fs, fuse_ino_t nodeid);
 void inode_put(struct pd_fs *fs, struct pd_inode *in);
+int inode_fd_hold(struct pd_fs *fs, struct pd_inode *in);
+void inode_fd_drop(struct pd_fs *fs, struct pd_inode *in);
+struct pd_inode *inode_get_fd(struct pd_fs *fs, fuse_ino_t nodeid, int *err);
+void inode_put_fd(struct pd_fs *fs, struct pd_inode *in);
 void inode_unref(struct pd_fs *fs, struct pd_inode *in, uint64_t nlookup, unsigned int users);
 int inode_lookup_ref(struct pd_fs *fs, int fd, const struct stat *st, struct pd_inode **out);
 void inode_close(void *p);
@@ -185,6 +209,19 @@ void extent_change_begin(struct pd_inode *in);
 int extent_clip(struct pd_fs *fs, struct pd_inode *in, uint64_t new_size);
 void extent_change_end(struct pd_fs *fs, struct pd_inode *in, int fd);
 int truncate_ordered(struct pd_fs *fs, struct pd_inode *in, int fd, off_t size);
+
+/* pd_virtiofsd_args.c: virtiofsd command lines */
+/*
+ * Rewrite argv into *out (free it with fuse_opt_free_args()): the spellings
+ * of QEMU's C virtiofsd and of the Rust virtiofsd become passthrough_dax's
+ * own options, everything else stays. Unimplemented ones are warned about
+ * on stderr and dropped. Returns 0, or -1 after printing what is wrong.
+ */
+int pd_virtiofsd_args(int argc, char *argv[], struct fuse_args *out, struct pd_virtiofsd *v);
+/* --print-capabilities is among the arguments: the JSON was printed. */
+bool pd_virtiofsd_capabilities(int argc, char *argv[]);
+/* The --help section of the virtiofsd spellings. */
+void pd_virtiofsd_help(void);
 
 /* passthrough_dax.c: the operations */
 extern const struct fuse_lowlevel_ops pd_ops;

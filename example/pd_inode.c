@@ -101,9 +101,62 @@ void inode_put(struct pd_fs *fs, struct pd_inode *in)
 	inode_unref(fs, in, 0, 1);
 }
 
+/* ------------------------------------------------------------------------
+ * Inode descriptors
+ *
+ * An operation that works on the host file through in->fd holds the
+ * descriptor for the length of the request: in->fd is valid between
+ * inode_fd_hold() and inode_fd_drop() (or inode_get_fd() and
+ * inode_put_fd()), and nowhere else. Take it with the daemon's own
+ * credentials, before creds_enter(): a worker may still act as the last
+ * caller it served (pd_creds.c), so whatever needs our privileges to get
+ * the descriptor calls creds_daemon() first.
+ */
+
+/* 0, or why in has no descriptor now (a negative errno). */
+int inode_fd_hold(struct pd_fs *fs, struct pd_inode *in)
+{
+	(void)fs;
+	(void)in;
+	return 0;
+}
+
+void inode_fd_drop(struct pd_fs *fs, struct pd_inode *in)
+{
+	(void)fs;
+	(void)in;
+}
+
+/*
+ * inode_get() with the descriptor held. NULL with *err -ESTALE for a node
+ * id we do not know, or the reason the descriptor cannot be had.
+ */
+struct pd_inode *inode_get_fd(struct pd_fs *fs, fuse_ino_t nodeid, int *err)
+{
+	struct pd_inode *in = inode_get(fs, nodeid);
+
+	if (!in) {
+		*err = -ESTALE;
+		return NULL;
+	}
+	*err = inode_fd_hold(fs, in);
+	if (*err) {
+		inode_put(fs, in);
+		return NULL;
+	}
+	return in;
+}
+
+void inode_put_fd(struct pd_fs *fs, struct pd_inode *in)
+{
+	inode_fd_drop(fs, in);
+	inode_put(fs, in);
+}
+
 /*
  * Find or make the inode for the host file behind fd (O_PATH, whose stat is
- * st) and count one kernel reference to it. Takes ownership of fd: it is
+ * st) and count one kernel reference to it; the inode comes with its
+ * descriptor held (inode_fd_drop() when done). Takes ownership of fd: it is
  * kept, or closed if the inode already had a descriptor.
  */
 int inode_lookup_ref(struct pd_fs *fs, int fd, const struct stat *st,
@@ -175,6 +228,7 @@ struct fd_path fd_path(int fd)
 	return p;
 }
 
+/* The caller holds in's descriptor (as for every helper below). */
 int inode_stat(const struct pd_inode *in, struct stat *st)
 {
 	if (fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1)

@@ -4,6 +4,9 @@
  */
 #include "passthrough_dax.h"
 
+#include <stdarg.h>
+#include <syslog.h>
+
 /* ------------------------------------------------------------------------
  * Command line
  */
@@ -21,6 +24,16 @@ static const struct fuse_opt pd_opt_spec[] = {
 	PD_OPT("dax_window_size=%s", dax_window_size, 0),
 	PD_OPT("timeout=%s", timeout, 0),
 	PD_OPT("--thread-pool-size=%u", thread_pool_size, 0),
+	PD_OPT("flock", flock, 1),
+	PD_OPT("no_flock", flock, 0),
+	PD_OPT("posix_lock", posix_lock, 1),
+	PD_OPT("no_posix_lock", posix_lock, 0),
+	PD_OPT("allow_direct_io", allow_direct_io, 1),
+	PD_OPT("no_allow_direct_io", allow_direct_io, 0),
+	PD_OPT("killpriv_v2", killpriv_v2, 1),
+	PD_OPT("no_killpriv_v2", killpriv_v2, 0),
+	PD_OPT("log_level=%s", log_level, 0),
+	PD_OPT("syslog", syslog, 1),
 	FUSE_OPT_END
 };
 
@@ -30,11 +43,24 @@ static void usage(const char *prog)
 	printf("Export a host directory through FUSE, with DAX mapping support.\n\n"
 	       "File system options:\n"
 	       "    -o source=DIR          directory to export (required)\n"
-	       "    -o cache=MODE          never, auto (default) or always\n"
+	       "    -o cache=MODE          never (or none), auto (default), always, or\n"
+	       "                           metadata (names and attributes as always,\n"
+	       "                           file data never)\n"
 	       "    -o timeout=SECONDS     entry/attribute validity (by cache mode:\n"
 	       "                           0, 1 or 86400)\n"
 	       "    -o writeback           use the client's write-back cache\n"
 	       "    -o xattr|no_xattr      pass extended attributes (default: no_xattr)\n"
+	       "    -o flock|no_flock      offer flock() locks, kept on the host\n"
+	       "                           (default: flock)\n"
+	       "    -o posix_lock|no_posix_lock  offer POSIX locks, kept on the host\n"
+	       "                           (default: posix_lock)\n"
+	       "    -o allow_direct_io|no_allow_direct_io  pass the client's O_DIRECT\n"
+	       "                           to the host (default: allow_direct_io)\n"
+	       "    -o killpriv_v2|no_killpriv_v2  clear set-user-ID bits in the server\n"
+	       "                           (default: killpriv_v2, if the client offers it)\n"
+	       "    -o log_level=LEVEL     error (or err), warn, info (default), debug,\n"
+	       "                           trace or off\n"
+	       "    -o syslog              log to syslog instead of stderr\n"
 	       "    -o dax=MODE            never (default), always, inode or auto\n"
 	       "                           (inode: files with the user.dax xattr; auto:\n"
 	       "                           those and files up to a quarter of the window)\n"
@@ -79,15 +105,18 @@ static int configure(struct pd_fs *fs, const struct pd_opts *o, uint64_t *window
 	if (!o->cache || strcmp(o->cache, "auto") == 0) {
 		fs->cache = CACHE_AUTO;
 		fs->timeout = 1.0;
-	} else if (strcmp(o->cache, "never") == 0) {
-		fs->cache = CACHE_NEVER;
+	} else if (strcmp(o->cache, "never") == 0 || strcmp(o->cache, "none") == 0) {
+		fs->cache = CACHE_NEVER;	/* "none" is QEMU's C virtiofsd's word */
 		fs->timeout = 0.0;
 	} else if (strcmp(o->cache, "always") == 0) {
 		fs->cache = CACHE_ALWAYS;
 		fs->timeout = 86400.0;
+	} else if (strcmp(o->cache, "metadata") == 0) {
+		fs->cache = CACHE_METADATA;
+		fs->timeout = 86400.0;
 	} else {
-		fprintf(stderr, "passthrough_dax: cache=%s: expected never, auto or always\n",
-			o->cache);
+		fprintf(stderr, "passthrough_dax: cache=%s: expected never (or none), auto, "
+			"always or metadata\n", o->cache);
 		return -1;
 	}
 	if (o->timeout) {
@@ -130,6 +159,59 @@ static int configure(struct pd_fs *fs, const struct pd_opts *o, uint64_t *window
 	}
 	fs->writeback = o->writeback;
 	fs->xattr = o->xattr;
+	fs->flock = o->flock;
+	fs->posix_lock = o->posix_lock;
+	fs->allow_direct_io = o->allow_direct_io;
+	fs->killpriv_v2 = o->killpriv_v2;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Logging: -o log_level= and -o syslog (virtiofsd's --log-level, --syslog).
+ */
+
+static int log_max = FUSE_LOG_INFO;
+static bool log_to_syslog;
+
+static void log_sink(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	if ((int)level > log_max)
+		return;
+	if (log_to_syslog)
+		vsyslog((int)level, fmt, ap);	/* fuse_log levels are syslog's */
+	else
+		vfprintf(stderr, fmt, ap);
+}
+
+static int configure_log(const struct pd_opts *o, int debug)
+{
+	static const struct { const char *name; int level; } levels[] = {
+		{ "off", -1 }, { "error", FUSE_LOG_ERR }, { "err", FUSE_LOG_ERR },
+		{ "warn", FUSE_LOG_WARNING }, { "info", FUSE_LOG_INFO },
+		{ "debug", FUSE_LOG_DEBUG }, { "trace", FUSE_LOG_DEBUG },
+	};
+	size_t i;
+
+	if (!o->log_level && !o->syslog)
+		return 0;	/* the library's default: everything to stderr */
+	for (i = 0; o->log_level && i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (strcmp(o->log_level, levels[i].name) == 0)
+			break;
+	if (o->log_level && i == sizeof(levels) / sizeof(levels[0])) {
+		fprintf(stderr, "passthrough_dax: log_level=%s: expected error, warn, info, "
+			"debug, trace or off\n", o->log_level);
+		return -1;
+	}
+	if (o->log_level)
+		log_max = levels[i].level;
+	/* -d asks for a line per request: those are debug messages. */
+	if (debug)
+		log_max = FUSE_LOG_DEBUG;
+	if (o->syslog) {
+		openlog("passthrough_dax", LOG_PID, LOG_DAEMON);
+		log_to_syslog = true;
+	}
+	fuse_set_log_func(log_sink);
 	return 0;
 }
 
@@ -140,7 +222,8 @@ static int open_source(struct pd_fs *fs, const char *source)
 	int fd;
 
 	if (!source) {
-		fprintf(stderr, "passthrough_dax: missing -o source=DIR (the directory to export)\n");
+		fprintf(stderr, "passthrough_dax: missing -o source=DIR or --shared-dir=DIR "
+			"(the directory to export)\n");
 		return -1;
 	}
 	/* Opening it for reading proves it exists, is a directory, and is ours to read. */
@@ -181,7 +264,7 @@ static int check_mountpoint(const char *mountpoint)
 	if (strncmp(mountpoint, "/dev/fd/", strlen("/dev/fd/")) == 0)
 		return 0;
 	/* "vhost-user[:SOCKET]": no mount, a VMM connects (see --help). */
-	if (strncmp(mountpoint, "vhost-user", strlen("vhost-user")) == 0)
+	if (strcmp(mountpoint, "vhost-user") == 0 || strncmp(mountpoint, "vhost-user:", 11) == 0)
 		return 0;
 	if (stat(mountpoint, &st) == -1) {
 		fprintf(stderr, "passthrough_dax: mount point %s: %s\n", mountpoint,
@@ -191,6 +274,17 @@ static int check_mountpoint(const char *mountpoint)
 	if (!S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "passthrough_dax: mount point %s: %s\n", mountpoint,
 			strerror(ENOTDIR));
+		return -1;
+	}
+	return 0;
+}
+
+/* /proc/self/fd of the serving process, to reopen O_PATH descriptors. */
+static int open_proc_fd(struct pd_fs *fs)
+{
+	fs->proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs->proc_fd == -1) {
+		fuse_log(FUSE_LOG_ERR, "passthrough_dax: /proc/self/fd: %s\n", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -229,9 +323,11 @@ static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *opt
 
 int main(int argc, char *argv[])
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_args args;
 	struct fuse_cmdline_opts opts = { 0 };
-	struct pd_opts o = { 0 };
+	struct pd_opts o = { .flock = 1, .posix_lock = 1, .allow_direct_io = 1,
+			     .killpriv_v2 = 1 };
+	struct pd_virtiofsd v;
 	struct pd_fs fs = { .proc_fd = -1, .next_nodeid = FUSE_ROOT_ID + 1,
 			    .next_fh = PD_FIRST_FH };
 	struct fuse_session *se = NULL;
@@ -244,15 +340,31 @@ int main(int argc, char *argv[])
 	pthread_cond_init(&fs.waiter_gone, NULL);
 	atomic_init(&fs.stopping, false);
 	fs.root.fd = -1;
+	/* The vhost-user backend conventions: nothing else is looked at. */
+	if (pd_virtiofsd_capabilities(argc, argv))
+		return 0;
+	/* virtiofsd's spellings become ours (see pd_virtiofsd_args.c). */
+	if (pd_virtiofsd_args(argc, argv, &args, &v) != 0)
+		return 1;
 	if (fuse_opt_parse(&args, &o, pd_opt_spec, NULL) == -1)
 		goto out_args;
 	if (fuse_parse_cmdline(&args, &opts) != 0)
 		goto out_args;
+	/*
+	 * A socket named the virtiofsd way (--socket-path, --fd) follows the
+	 * vhost-user backend program conventions: the program does not
+	 * daemonize itself (its manager may); --daemonize asks it to.
+	 */
+	if (v.daemonize)
+		opts.foreground = 0;
+	else if (v.socket_named)
+		opts.foreground = 1;
 	fs.conn_opts = fuse_parse_conn_info_opts(&args);
 	if (!fs.conn_opts)
 		goto out_args;
 	if (opts.show_help) {
 		usage(argv[0]);
+		pd_virtiofsd_help();
 		fuse_cmdline_help();
 		fuse_lowlevel_help();
 		ret = 0;
@@ -264,16 +376,12 @@ int main(int argc, char *argv[])
 		ret = 0;
 		goto out_args;
 	}
-	if (configure(&fs, &o, &window_size) != 0 || open_source(&fs, o.source) != 0 ||
+	if (configure(&fs, &o, &window_size) != 0 || configure_log(&o, opts.debug) != 0 ||
+	    open_source(&fs, o.source) != 0 ||
 	    check_mountpoint(opts.mountpoint) != 0)
 		goto out_args;
 
 	fs.switch_creds = geteuid() == 0;
-	fs.proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fs.proc_fd == -1) {
-		fprintf(stderr, "passthrough_dax: /proc/self/fd: %s\n", strerror(errno));
-		goto out_args;
-	}
 	/* The client already applied the caller's umask; apply none again. */
 	umask(0);
 	raise_fd_limit();
@@ -305,8 +413,20 @@ int main(int argc, char *argv[])
 		goto out_session;
 	if (fuse_session_mount(se, opts.mountpoint) != 0)
 		goto out_signals;
-	fuse_daemonize(opts.foreground);
+	if (fuse_daemonize(opts.foreground) != 0)
+		goto out_unmount;
+	/*
+	 * Only now: "/proc/self" is resolved when it is opened, so a
+	 * descriptor opened before fuse_daemonize() forked names the parent's
+	 * /proc/<pid>/fd, which is gone once the parent exits (every reopen
+	 * through it then fails with ENOENT). The same holds for anything else
+	 * tied to a process: threads do not survive the fork either, which is
+	 * why none is started before this point.
+	 */
+	if (open_proc_fd(&fs) != 0)
+		goto out_unmount;
 	ret = run_loop(se, &opts, &o) == 0 ? 0 : 1;
+out_unmount:
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -329,6 +449,7 @@ out_args:
 	free(o.dax);
 	free(o.dax_window_size);
 	free(o.timeout);
+	free(o.log_level);
 	fuse_opt_free_args(&args);
 	return ret;
 }

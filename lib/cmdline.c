@@ -3,7 +3,7 @@
  * generic options and the mount point, its help text, fuse_daemonize(),
  * and the library's version.
  */
-#include "fuse_lowlevel.h"
+#include "fuse_i.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,18 +68,56 @@ static int is_dev_fd_path(const char *path)
 	return strspn(n, "0123456789") == strlen(n);
 }
 
-static int set_mountpoint(struct fuse_cmdline_opts *opts, const char *arg)
+/*
+ * A mount point that names a transport ("vhost-user:SOCKET") chooses it
+ * for the session: fuse_session_new() gets the option it stands for
+ * ("-ovhost_user_socket=SOCKET"), so the transport is known before the file
+ * system creates a DAX window, as with the option itself.
+ */
+static int add_scheme_option(const struct transport_class *tc, const char *arg,
+			     struct fuse_args *outargs)
 {
+	const char *value = strchr(arg, ':');
+	char *escaped = NULL, *opt;
+	int res = -1;
+
+	if (!tc->scheme_option || !value)
+		return 0;
+	if (fuse_opt_add_opt_escaped(&escaped, value + 1) < 0)
+		return -1;
+	opt = malloc(strlen("-o") + strlen(tc->scheme_option) + strlen(escaped) + 1);
+	if (!opt) {
+		fuse_log(FUSE_LOG_ERR, "fuse: memory allocation failed\n");
+		goto out_free;
+	}
+	strcpy(opt, "-o");
+	strcat(opt, tc->scheme_option);
+	strcat(opt, escaped);
+	res = fuse_opt_add_arg(outargs, opt);
+	free(opt);
+out_free:
+	free(escaped);
+	return res;
+}
+
+static int set_mountpoint(struct fuse_cmdline_opts *opts, const char *arg,
+			  struct fuse_args *outargs)
+{
+	const struct transport_class *tc = transport_for_mountpoint(arg);
+
 	if (opts->mountpoint) {
 		fuse_log(FUSE_LOG_ERR, "fuse: invalid argument `%s'\n", arg);
 		return -1;
 	}
+	if (tc && add_scheme_option(tc, arg, outargs) < 0)
+		return -1;
 	/*
 	 * Absolute, so that it survives fuse_daemonize()'s chdir("/"). One that
 	 * cannot be resolved is kept as given: mounting reports why it fails.
-	 * /dev/fd/N must not be resolved: it names a descriptor, not a file.
+	 * /dev/fd/N must not be resolved: it names a descriptor, not a file;
+	 * nor a transport's mount point, even if a file of that name exists.
 	 */
-	if (!is_dev_fd_path(arg))
+	if (!is_dev_fd_path(arg) && !tc)
 		opts->mountpoint = realpath(arg, NULL);
 	if (!opts->mountpoint)
 		opts->mountpoint = strdup(arg);
@@ -97,7 +135,7 @@ static int cmdline_proc(void *data, const char *arg, int key,
 
 	switch (key) {
 	case FUSE_OPT_KEY_NONOPT:
-		return set_mountpoint(opts, arg) < 0 ? -1 : 0;
+		return set_mountpoint(opts, arg, outargs) < 0 ? -1 : 0;
 	case CMDLINE_KEY_DASH_D:
 		return fuse_opt_add_arg(outargs, "-odebug") < 0 ? -1 : 0;
 	default:

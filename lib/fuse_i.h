@@ -47,6 +47,56 @@ struct transport_ops {
 	void (*release)(struct fuse_chan *ch);
 };
 
+/*
+ * A transport class: how a session comes to run on a transport. The
+ * registry (lib/transport.c) lists them. fuse_session_new() lets each take
+ * its options out of the command line; fuse_parse_cmdline() and
+ * fuse_session_mount() recognise a mount point that names one
+ * ("SCHEME" or "SCHEME:ARG"). Either way the transport is known before the
+ * file system creates a DAX window. The session calls only these hooks
+ * and never names a transport.
+ */
+struct transport_class {
+	/** For messages: "dev_fuse", "io_uring", "vhost_user". */
+	const char *name;
+	/** A mount point "SCHEME" or "SCHEME:ARG" selects it; NULL: none. */
+	const char *scheme;
+	/**
+	 * The option "SCHEME:ARG" stands for, without its value
+	 * ("vhost_user_socket="): fuse_parse_cmdline() adds it with ARG, so
+	 * that fuse_session_new() sees the choice. NULL: none.
+	 */
+	const char *scheme_option;
+	/** Its lines of fuse_lowlevel_help(), or NULL. */
+	const char *help;
+	/** The data path a session starts on, or NULL (mount sets se->tp). */
+	const struct transport_ops *ops;
+	/** The client can reach a DAX window in this process's memory. */
+	bool local_dax_window;
+	/**
+	 * Take this transport's options out of args. Returns 1 when they
+	 * select this transport, 0 when they do not, or a negative errno after
+	 * logging why. NULL: it has no options.
+	 */
+	int (*parse)(struct fuse_session *se, struct fuse_args *args);
+	/**
+	 * Connect for mountpoint (as given to fuse_session_mount(), which set
+	 * se->mountpoint to a copy); set se->tp and se->master. 0 or a
+	 * negative errno after logging what failed on what.
+	 */
+	int (*mount)(struct fuse_session *se, const char *mountpoint);
+	/** Undo mount (se->mountpoint is still set). */
+	void (*unmount)(struct fuse_session *se);
+	/** Optional: extra flags for the INIT reply (kflags: what the client offered). */
+	uint64_t (*init_negotiate)(struct fuse_session *se, uint64_t kflags);
+	/** Optional: the INIT reply went out. */
+	void (*init_done)(struct fuse_session *se);
+	/** Optional: first step of fuse_session_destroy() (stop threads). */
+	void (*stop)(struct fuse_session *se);
+	/** Optional: free what parse or mount allocated (any time, even unused). */
+	void (*free)(struct fuse_session *se);
+};
+
 /** One endpoint of the connection: the master fd or a worker's clone. */
 struct fuse_chan {
 	struct fuse_session *se;
@@ -70,6 +120,9 @@ static inline void chan_get(struct fuse_chan *ch)
 
 /* Drop a reference; the last one releases the channel to its transport. */
 void chan_put(struct fuse_session *se, struct fuse_chan *ch);
+
+/* Room for the request header and arguments in front of WRITE data. */
+#define SESSION_HEADER_ROOM 4096
 
 /** A request in flight, from decode to reply. */
 struct fuse_req {
@@ -100,6 +153,7 @@ struct fuse_session {
 	void *userdata;
 
 	/* Transport and connection. */
+	const struct transport_class *tc;
 	const struct transport_ops *tp;
 	struct fuse_chan master;
 	struct fuse_custom_io custom_io;
@@ -152,6 +206,9 @@ void session_process(struct fuse_session *se, struct fuse_chan *ch, const void *
 		     size_t len);
 /** End the session's loops with an error code (negative errno or 0). */
 void session_fail(struct fuse_session *se, int err);
+/** At INIT: the transport's extra reply flags (0 if none), then its hook after the reply. */
+uint64_t session_transport_negotiate(struct fuse_session *se, uint64_t kflags);
+void session_transport_init_done(struct fuse_session *se);
 
 /* init.c */
 void session_do_init(fuse_req_t req, const struct wire_req *w);
@@ -184,11 +241,20 @@ bool notify_take_retrieve(struct fuse_session *se, uint64_t unique, void **cooki
 #include "opcodes.def"
 #undef OPCODE
 
-/* transport_dev.c, transport_custom.c */
+/* transport.c: the registry. */
+/** Every transport class, NULL-terminated; the first is the default. */
+extern const struct transport_class *const transport_classes[];
+/** The class whose scheme mountpoint names ("SCHEME" or "SCHEME:..."), or NULL. */
+const struct transport_class *transport_for_mountpoint(const char *mountpoint);
+
+/* transport_*.c: the classes, and the /dev/fuse data path uring reuses. */
+extern const struct transport_class transport_dev_class;
+extern const struct transport_class transport_uring_class;
+extern const struct transport_class transport_vhost_user_class;
 extern const struct transport_ops transport_dev_ops;
-extern const struct transport_ops transport_custom_ops;
-/* transport_vhost_user.c */
-extern const struct transport_ops transport_vhost_user_ops;
+/** Mount on /dev/fuse (or take /dev/fd/N): the dev and io_uring classes' mount. */
+int transport_dev_mount(struct fuse_session *se, const char *mountpoint);
+void transport_dev_unmount(struct fuse_session *se);
 
 /* loop.c / loop_mt.c */
 /** Receive buffer for one worker, page aligned. */

@@ -4,7 +4,6 @@
  * (FUSE_MAP_ALIGNMENT) is negotiated here when a window is attached.
  */
 #include "fuse_i.h"
-#include "uring.h"
 
 #include <errno.h>
 #include <string.h>
@@ -254,8 +253,8 @@ void session_do_init(fuse_req_t req, const struct wire_req *w)
 			 (unsigned long long)want, c->max_write,
 			 (want & FUSE_CAP_DAX_MAPPING) ? ", DAX window" : "");
 	/* The rings are built before the reply and used only after it. */
-	init_reply(req, c, want, kflags, uring_negotiate(se, kflags));
-	uring_start(se);
+	init_reply(req, c, want, kflags, session_transport_negotiate(se, kflags));
+	session_transport_init_done(se);
 }
 
 /* ------------------------------------------------------------------------

@@ -3,10 +3,9 @@
  * and runs each received message through decode -> checks -> dispatch.
  * It never looks at file descriptors or vrings itself.
  */
+#include "fuse_dax.h"
 #include "fuse_i.h"
 #include "mount.h"
-#include "uring.h"
-#include "vhost_user.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,22 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-/* Room for the request header and arguments in front of WRITE data. */
-#define SESSION_HEADER_ROOM 4096
 /* Largest write we offer by default: 256 pages, as the kernel allows. */
 #define SESSION_DEFAULT_MAX_PAGES 256
 
 struct session_opts {
 	int debug;
-	int io_uring;
-	unsigned int uring_depth;
-	char *vhost_user_socket;
-	unsigned int vhost_user_shmem_bit;
 };
 
 #define SESSION_OPT(t, p) { t, offsetof(struct session_opts, p), 1 }
@@ -37,10 +27,6 @@ static const struct fuse_opt session_opt_spec[] = {
 	SESSION_OPT("debug", debug),
 	SESSION_OPT("-d", debug),
 	SESSION_OPT("--debug", debug),
-	SESSION_OPT("io_uring", io_uring),
-	SESSION_OPT("uring_queue_depth=%u", uring_depth),
-	SESSION_OPT("vhost_user_socket=%s", vhost_user_socket),
-	SESSION_OPT("vhost_user_shmem_bit=%u", vhost_user_shmem_bit),
 	FUSE_OPT_END,
 };
 
@@ -51,33 +37,44 @@ static size_t page_size(void)
 	return p > 0 ? (size_t)p : 4096;
 }
 
+/*
+ * Let every transport take its options; at most one may be selected by
+ * them (the default one needs none).
+ */
+static int session_pick_transport(struct fuse_session *se, struct fuse_args *args)
+{
+	for (size_t i = 0; transport_classes[i]; i++) {
+		const struct transport_class *tc = transport_classes[i];
+		int res;
+
+		if (!tc->parse)
+			continue;
+		res = tc->parse(se, args);
+		if (res < 0)
+			return res;
+		if (res == 0)
+			continue;
+		if (se->tc != transport_classes[0]) {
+			fuse_log(FUSE_LOG_ERR, "fuse: the options select two transports, %s and "
+				 "%s: a session serves one\n", se->tc->name, tc->name);
+			return -EINVAL;
+		}
+		se->tc = tc;
+	}
+	return 0;
+}
+
 static int session_parse_args(struct fuse_session *se, struct fuse_args *args)
 {
 	struct session_opts so = { 0 };
+	int err;
 
 	if (fuse_opt_parse(args, &so, session_opt_spec, NULL) == -1)
 		return -EINVAL;
 	se->debug = so.debug;
-	if (so.uring_depth > URING_MAX_DEPTH) {
-		fuse_log(FUSE_LOG_ERR, "fuse: uring_queue_depth=%u: at most %d\n",
-			 so.uring_depth, URING_MAX_DEPTH);
-		return -EINVAL;
-	}
-	se->uring_depth = so.uring_depth;
-	if (so.io_uring)
-		se->tp = uring_requested(se);
-	if (so.vhost_user_socket) {
-		int err = vhost_user_new(se, so.vhost_user_socket);
-
-		free(so.vhost_user_socket);
-		if (err < 0)
-			return err;
-	}
-	if (so.vhost_user_shmem_bit && vhost_user_set_shmem_bit(se, so.vhost_user_shmem_bit) < 0) {
-		fuse_log(FUSE_LOG_ERR, "fuse: vhost_user_shmem_bit=%u: needs vhost_user_socket, "
-			 "and 20, 21 or 22\n", so.vhost_user_shmem_bit);
-		return -EINVAL;
-	}
+	err = session_pick_transport(se, args);
+	if (err < 0)
+		return err;
 	if (mount_opts_parse(args, &se->mo) < 0)
 		return -EINVAL;
 	/* allow_root mounts with allow_other; the session turns others away. */
@@ -91,6 +88,14 @@ static int session_parse_args(struct fuse_session *se, struct fuse_args *args)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* What every transport allocated, whether or not it was chosen. */
+static void session_free_transports(struct fuse_session *se)
+{
+	for (size_t i = 0; transport_classes[i]; i++)
+		if (transport_classes[i]->free)
+			transport_classes[i]->free(se);
 }
 
 struct fuse_session *fuse_session_new(struct fuse_args *args,
@@ -115,7 +120,8 @@ struct fuse_session *fuse_session_new(struct fuse_args *args,
 	se->userdata = userdata;
 	se->master.se = se;
 	se->master.fd = -1;
-	se->tp = &transport_dev_ops;
+	se->tc = transport_classes[0];
+	se->tp = se->tc->ops;
 	se->bufsize = SESSION_DEFAULT_MAX_PAGES * page_size() + SESSION_HEADER_ROOM;
 	se->conn.max_write = UINT32_MAX;
 	se->conn.max_readahead = UINT32_MAX;
@@ -130,6 +136,7 @@ struct fuse_session *fuse_session_new(struct fuse_args *args,
 	return se;
 
 out_free:
+	session_free_transports(se);
 	mount_opts_free(se->mo);
 	pthread_mutex_destroy(&se->lock);
 	free(se);
@@ -137,95 +144,72 @@ out_free:
 }
 
 /*
- * A connection handed over as /dev/fd/N may be a socket (a test client, a
- * VMM helper). One reply is one message there, and a message larger than
- * the socket's send buffer fails with EMSGSIZE, so the buffers must hold
- * the largest request and reply. Root may exceed the system's limit; for
- * anyone else, max_write shrinks to what fits.
+ * A window in this process's memory is of no use to a client that cannot
+ * reach it (a VMM's guest): a guest that is offered one waits forever for
+ * mappings that never appear. Refuse the combination before anything runs.
  */
-static void session_size_socket(struct fuse_session *se, int fd)
+static int session_check_window(const struct fuse_session *se,
+				const struct fuse_dax_window *w)
 {
-	int want = (int)se->bufsize * 2, got = 0;
-	socklen_t len = sizeof(got);
-	struct stat st;
-
-	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
-		return;
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) != 0)
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) != 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
-	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) != 0)
-		return;
-	/* The kernel doubles the value and keeps some for its bookkeeping. */
-	if ((size_t)got / 2 < se->bufsize + 4096) {
-		size_t fit = (size_t)got / 2 > 8192 + SESSION_HEADER_ROOM
-				     ? (size_t)got / 2 - SESSION_HEADER_ROOM - 4096 : 4096;
-
-		fit &= ~(size_t)4095;
-		fuse_log(FUSE_LOG_INFO,
-			 "fuse: /dev/fd/%d: socket buffer of %d bytes; replies limited to %zu bytes\n",
-			 fd, got, fit);
-		se->socket_max_write = fit;
-	}
+	if (!w || se->tc->local_dax_window || !fuse_dax_window_base(w))
+		return 0;
+	fuse_log(FUSE_LOG_ERR,
+		 "fuse: the DAX window is this process's own memory, which the client of "
+		 "the %s transport cannot reach: create the window with "
+		 "fuse_dax_window_new_for_session() after the transport is known "
+		 "(its mount point or option must reach fuse_session_new(), e.g. "
+		 "through fuse_parse_cmdline())\n", se->tc->name);
+	return -EINVAL;
 }
 
 int fuse_session_mount(struct fuse_session *se, const char *mountpoint)
 {
-	int fd;
+	const struct transport_class *named;
 
 	if (!mountpoint) {
 		fuse_log(FUSE_LOG_ERR, "fuse: no mount point\n");
 		return -1;
 	}
-	if (strncmp(mountpoint, VHOST_USER_PREFIX, strlen(VHOST_USER_PREFIX)) == 0 &&
-	    vhost_user_new(se, mountpoint + strlen(VHOST_USER_PREFIX)) < 0)
+	if (se->mountpoint) {
+		fuse_log(FUSE_LOG_ERR, "fuse: %s: the session is mounted already (on %s)\n",
+			 mountpoint, se->mountpoint);
 		return -1;
-	if (se->vu) {
-		se->mountpoint = strdup(mountpoint);
-		if (!se->mountpoint || vhost_user_mount(se) < 0) {
-			free(se->mountpoint);
-			se->mountpoint = NULL;
+	}
+	named = transport_for_mountpoint(mountpoint);
+	if (named && named != se->tc) {
+		if (se->tc != transport_classes[0]) {
+			fuse_log(FUSE_LOG_ERR, "fuse: mount point `%s' names the %s transport, "
+				 "but the options chose %s\n", mountpoint, named->name,
+				 se->tc->name);
 			return -1;
 		}
-		se->owns_fd = false;
-		return 0;
+		se->tc = named;
 	}
-	/* Never let a connection fd land on stdin/stdout/stderr. */
-	for (;;) {
-		int probe = open("/dev/null", O_RDWR);
-
-		if (probe < 0)
-			break;
-		if (probe > 2) {
-			close(probe);
-			break;
-		}
-	}
-	fd = mount_fuse(mountpoint, se->mo);
-	if (fd < 0)
-		return -1;
 	se->mountpoint = strdup(mountpoint);
 	if (!se->mountpoint) {
-		mount_unmount(mountpoint, fd, se->mo);
+		fuse_log(FUSE_LOG_ERR, "fuse: out of memory mounting %s\n", mountpoint);
 		return -1;
 	}
-	se->master.fd = fd;
-	se->owns_fd = strncmp(mountpoint, "/dev/fd/", 8) != 0;
-	if (!se->owns_fd)
-		session_size_socket(se, fd);
+	if (se->tc->mount(se, mountpoint) < 0)
+		goto out_free;
+	/* After the transport judged the mount point: its error comes first. */
+	if (session_check_window(se, se->dax) < 0)
+		goto out_unmount;
 	return 0;
+
+out_unmount:
+	se->tc->unmount(se);
+out_free:
+	free(se->mountpoint);
+	se->mountpoint = NULL;
+	return -1;
 }
 
 void fuse_session_unmount(struct fuse_session *se)
 {
 	if (!se->mountpoint)
 		return;
-	vhost_user_unmount(se);
-	if (se->owns_fd) {
-		mount_unmount(se->mountpoint, se->master.fd, se->mo);
-		se->master.fd = -1;
-	}
+	se->tc->unmount(se);
 	free(se->mountpoint);
 	se->mountpoint = NULL;
 }
@@ -273,10 +257,11 @@ void fuse_session_destroy(struct fuse_session *se)
 
 	if (!se)
 		return;
-	uring_stop(se);
+	if (se->tc->stop)
+		se->tc->stop(se);
 	session_call_destroy(se);
 	fuse_session_unmount(se);
-	vhost_user_free(se);
+	session_free_transports(se);
 	if (se->owns_fd && se->master.fd >= 0)
 		close(se->master.fd);
 	for (rw = se->retrieves; rw; rw = next) {
@@ -288,36 +273,28 @@ void fuse_session_destroy(struct fuse_session *se)
 	free(se);
 }
 
-int fuse_session_custom_io_317(struct fuse_session *se, const struct fuse_custom_io *io,
-			       size_t op_size, int fd)
-{
-	if (!io || !io->read || !io->writev || fd < 0) {
-		fuse_log(FUSE_LOG_ERR, "fuse: custom io needs read, writev and an fd\n");
-		return -EINVAL;
-	}
-	if (op_size > sizeof(se->custom_io))
-		op_size = sizeof(se->custom_io);
-	memset(&se->custom_io, 0, sizeof(se->custom_io));
-	memcpy(&se->custom_io, io, op_size);
-	se->tp = &transport_custom_ops;
-	se->master.fd = fd;
-	se->owns_fd = false;
-	return 0;
-}
-
-int fuse_session_custom_io_30(struct fuse_session *se, const struct fuse_custom_io *io,
-			      int fd)
-{
-	return fuse_session_custom_io_317(se, io, offsetof(struct fuse_custom_io, clone_fd),
-					  fd);
-}
-
 int fuse_session_set_dax_window(struct fuse_session *se, struct fuse_dax_window *w)
 {
+	int err;
+
 	if (se->got_init)
 		return -EBUSY;
+	err = session_check_window(se, w);
+	if (err)
+		return err;
 	se->dax = w;
 	return 0;
+}
+
+uint64_t session_transport_negotiate(struct fuse_session *se, uint64_t kflags)
+{
+	return se->tc->init_negotiate ? se->tc->init_negotiate(se, kflags) : 0;
+}
+
+void session_transport_init_done(struct fuse_session *se)
+{
+	if (se->tc->init_done)
+		se->tc->init_done(se);
 }
 
 struct fuse_dax_window *fuse_session_dax_window(struct fuse_session *se)
@@ -589,10 +566,8 @@ void fuse_lowlevel_help(void)
 	       "    -o allow_root          allow access by root and the owner\n"
 	       "    -o auto_unmount        unmount when the process ends\n"
 	       "    -o default_permissions let the kernel check permissions\n"
-	       "    -o fsname=NAME         source shown in the mount table\n"
-	       "    -o io_uring            FUSE-over-io_uring when the kernel offers it\n"
-	       "    -o uring_queue_depth=N ring entries per queue (default 8)\n"
-	       "    -o vhost_user_socket=PATH  serve a VMM (vhost-user-fs) on PATH instead\n"
-	       "                           of mounting (same as mount point vhost-user:PATH)\n"
-	       "    -o vhost_user_shmem_bit=N  protocol feature bit of SHMEM_MAP (20, 21, 22)\n");
+	       "    -o fsname=NAME         source shown in the mount table\n");
+	for (size_t i = 0; transport_classes[i]; i++)
+		if (transport_classes[i]->help)
+			fputs(transport_classes[i]->help, stdout);
 }

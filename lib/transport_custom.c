@@ -2,10 +2,12 @@
  * The custom-I/O transport (fuse_session_custom_io): the application hands
  * us read and writev callbacks over its own descriptor, e.g. a socket. Each
  * read must return one whole request, each writev carries one whole reply.
+ * It is chosen by that call, not by a mount point or an option.
  */
 #include "fuse_i.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -62,10 +64,34 @@ static void custom_release(struct fuse_chan *ch)
 	free(ch);
 }
 
-const struct transport_ops transport_custom_ops = {
+static const struct transport_ops transport_custom_ops = {
 	.name = "custom_io",
 	.receive = custom_receive,
 	.send = custom_send,
 	.clone = custom_clone,
 	.release = custom_release,
 };
+
+int fuse_session_custom_io_317(struct fuse_session *se, const struct fuse_custom_io *io,
+			       size_t op_size, int fd)
+{
+	if (!io || !io->read || !io->writev || fd < 0) {
+		fuse_log(FUSE_LOG_ERR, "fuse: custom io needs read, writev and an fd\n");
+		return -EINVAL;
+	}
+	if (op_size > sizeof(se->custom_io))
+		op_size = sizeof(se->custom_io);
+	memset(&se->custom_io, 0, sizeof(se->custom_io));
+	memcpy(&se->custom_io, io, op_size);
+	se->tp = &transport_custom_ops;
+	se->master.fd = fd;
+	se->owns_fd = false;
+	return 0;
+}
+
+int fuse_session_custom_io_30(struct fuse_session *se, const struct fuse_custom_io *io,
+			      int fd)
+{
+	return fuse_session_custom_io_317(se, io, offsetof(struct fuse_custom_io, clone_fd),
+					  fd);
+}

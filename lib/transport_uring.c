@@ -5,11 +5,15 @@
  * notifications. Built only with liburing; -o io_uring says so otherwise.
  */
 #include "fuse_i.h"
-#include "uring.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <string.h>
+
+/** Entries per queue unless -o uring_queue_depth=N says otherwise. */
+#define URING_DEFAULT_DEPTH 8
+#define URING_MAX_DEPTH 1024
 
 #ifdef FUSEDAX_HAVE_LIBURING
 
@@ -290,7 +294,7 @@ static void uring_release(struct fuse_chan *ch)
 	transport_dev_ops.release(ch);
 }
 
-const struct transport_ops transport_uring_ops = {
+static const struct transport_ops transport_uring_ops = {
 	.name = "io_uring",
 	.receive = uring_receive,
 	.send = uring_send,
@@ -649,15 +653,15 @@ out_free:
 }
 
 /* ------------------------------------------------------------------------
- * The session's hooks (lib/uring.h).
+ * The transport class's hooks (see the end of this file).
  */
 
-const struct transport_ops *uring_requested(struct fuse_session *se)
+static const struct transport_ops *uring_requested(struct fuse_session *se)
 {
 	return &transport_uring_ops;
 }
 
-uint64_t uring_negotiate(struct fuse_session *se, uint64_t kflags)
+static uint64_t uring_negotiate(struct fuse_session *se, uint64_t kflags)
 {
 	int err;
 
@@ -679,7 +683,7 @@ uint64_t uring_negotiate(struct fuse_session *se, uint64_t kflags)
 	return FUSE_OVER_IO_URING;
 }
 
-void uring_start(struct fuse_session *se)
+static void uring_start(struct fuse_session *se)
 {
 	struct uring_pool *pool = se->uring;
 
@@ -690,7 +694,7 @@ void uring_start(struct fuse_session *se)
 	uring_release_threads(pool, 1);
 }
 
-void uring_stop(struct fuse_session *se)
+static void uring_stop(struct fuse_session *se)
 {
 	struct uring_pool *pool = se->uring;
 	unsigned long long total = 0;
@@ -727,24 +731,71 @@ void uring_stop(struct fuse_session *se)
 
 #else /* !FUSEDAX_HAVE_LIBURING */
 
-const struct transport_ops *uring_requested(struct fuse_session *se)
+static const struct transport_ops *uring_requested(struct fuse_session *se)
 {
 	fuse_log(FUSE_LOG_ERR, "fuse: -o io_uring: fusedax was not built with io_uring "
 		 "(liburing missing at build time): serving over /dev/fuse\n");
 	return &transport_dev_ops;
 }
 
-uint64_t uring_negotiate(struct fuse_session *se, uint64_t kflags)
+static uint64_t uring_negotiate(struct fuse_session *se, uint64_t kflags)
 {
 	return 0;
 }
 
-void uring_start(struct fuse_session *se)
+static void uring_start(struct fuse_session *se)
 {
 }
 
-void uring_stop(struct fuse_session *se)
+static void uring_stop(struct fuse_session *se)
 {
 }
 
 #endif /* FUSEDAX_HAVE_LIBURING */
+
+/* ------------------------------------------------------------------------
+ * Registration: -o io_uring selects this transport; it mounts like
+ * /dev/fuse (INIT arrives there) and builds its rings at INIT.
+ */
+
+struct uring_opts {
+	int io_uring;
+	unsigned int depth;
+};
+
+static const struct fuse_opt uring_opt_spec[] = {
+	{ "io_uring", offsetof(struct uring_opts, io_uring), 1 },
+	{ "uring_queue_depth=%u", offsetof(struct uring_opts, depth), 0 },
+	FUSE_OPT_END,
+};
+
+static int uring_parse(struct fuse_session *se, struct fuse_args *args)
+{
+	struct uring_opts o = { 0 };
+
+	if (fuse_opt_parse(args, &o, uring_opt_spec, NULL) == -1)
+		return -EINVAL;
+	if (o.depth > URING_MAX_DEPTH) {
+		fuse_log(FUSE_LOG_ERR, "fuse: uring_queue_depth=%u: at most %d\n", o.depth,
+			 URING_MAX_DEPTH);
+		return -EINVAL;
+	}
+	se->uring_depth = o.depth;
+	if (!o.io_uring)
+		return 0;
+	se->tp = uring_requested(se);
+	return 1;
+}
+
+const struct transport_class transport_uring_class = {
+	.name = "io_uring",
+	.help = "    -o io_uring            FUSE-over-io_uring when the kernel offers it\n"
+		"    -o uring_queue_depth=N ring entries per queue (default 8)\n",
+	.local_dax_window = true,
+	.parse = uring_parse,
+	.mount = transport_dev_mount,
+	.unmount = transport_dev_unmount,
+	.init_negotiate = uring_negotiate,
+	.init_done = uring_start,
+	.stop = uring_stop,
+};

@@ -11,6 +11,8 @@
 #include "virtq.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
@@ -20,6 +22,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -66,7 +69,10 @@ struct vu_queue {
 
 struct vu_dev {
 	struct fuse_session *se;
-	char *path;
+	char *path;	/* the socket we listen on, or NULL (-o vhost_user_fd=) */
+	char *group;	/* -o vhost_user_socket_group=, or NULL */
+	int given_fd;	/* -o vhost_user_fd=N, or -1 */
+	int lfd;	/* listening socket until the VMM connects, or -1 */
 	int sock;
 	pthread_t fe_thread;
 	bool fe_live, fe_failed;
@@ -178,6 +184,7 @@ static void vu_release(struct fuse_chan *ch)
 
 /* The loops' receive: requests come from the queue threads; wait for the end. */
 static void *frontend_main(void *arg);
+static int vu_accept(struct vu_dev *dev);
 
 static ssize_t vu_receive(struct fuse_chan *ch, void *buf, size_t size)
 {
@@ -186,6 +193,12 @@ static ssize_t vu_receive(struct fuse_chan *ch, void *buf, size_t size)
 
 	if (!dev)
 		return 0;
+	if (dev->sock < 0) {
+		int err = vu_accept(dev);
+
+		if (err)
+			return err;
+	}
 	/*
 	 * The front-end thread starts with the first loop, not at mount: a
 	 * file system may fork (fuse_daemonize) in between, and threads do not
@@ -215,7 +228,7 @@ static ssize_t vu_receive(struct fuse_chan *ch, void *buf, size_t size)
 	return 0;
 }
 
-const struct transport_ops transport_vhost_user_ops = {
+static const struct transport_ops transport_vhost_user_ops = {
 	.name = "vhost_user",
 	.receive = vu_receive,
 	.send = vu_send,
@@ -783,7 +796,8 @@ void vu_breq_put(struct vu_breq *b)
 	}
 }
 
-int vhost_user_new(struct fuse_session *se, const char *path)
+/* The session's device for socket path (or an inherited fd): 0 or -errno. */
+static int vhost_user_new(struct fuse_session *se, const char *path, int fd)
 {
 	struct vu_dev *dev;
 
@@ -793,14 +807,15 @@ int vhost_user_new(struct fuse_session *se, const char *path)
 	if (!dev)
 		return -ENOMEM;
 	dev->breq = calloc(1, sizeof(*dev->breq));
-	dev->path = strdup(path);
+	dev->path = path ? strdup(path) : NULL;
 	dev->end_efd = eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE);
-	if (!dev->breq || !dev->path || dev->end_efd < 0) {
+	if (!dev->breq || (path && !dev->path) || dev->end_efd < 0) {
 		if (dev->end_efd >= 0)
 			close(dev->end_efd);
 		free(dev->breq);
 		free(dev->path);
 		free(dev);
+		fuse_log(FUSE_LOG_ERR, "vhost-user: out of memory\n");
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&dev->breq->lock, NULL);
@@ -808,6 +823,8 @@ int vhost_user_new(struct fuse_session *se, const char *path)
 	atomic_store(&dev->breq->refs, 1);
 	dev->breq->shmem_bit = 20;
 	dev->se = se;
+	dev->given_fd = fd;
+	dev->lfd = -1;
 	dev->sock = -1;
 	pthread_rwlock_init(&dev->mem_lock, NULL);
 	pthread_mutex_init(&dev->wlock, NULL);
@@ -822,7 +839,7 @@ int vhost_user_new(struct fuse_session *se, const char *path)
 	return 0;
 }
 
-int vhost_user_set_shmem_bit(struct fuse_session *se, unsigned int bit)
+static int vhost_user_set_shmem_bit(struct fuse_session *se, unsigned int bit)
 {
 	if (!se->vu || bit < 20 || bit > 22)
 		return -EINVAL;
@@ -844,51 +861,156 @@ struct vu_breq *vhost_user_breq(struct fuse_session *se)
 	return se->vu->breq;
 }
 
-int vhost_user_mount(struct fuse_session *se)
+/* Bind the socket path: only its owner (and group) may connect as the VMM. */
+static int vu_bind(struct vu_dev *dev)
 {
-	struct vu_dev *dev = se->vu;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int lfd, err;
+	gid_t gid = (gid_t)-1;
+	mode_t old_mask;
+	struct stat st;
+	int lfd, res, err;
 
 	if (strlen(dev->path) >= sizeof(sa.sun_path)) {
-		fuse_log(FUSE_LOG_ERR, "vhost-user: socket path too long: %s\n", dev->path);
+		fuse_log(FUSE_LOG_ERR, "vhost-user: socket path too long (at most %zu bytes): %s\n",
+			 sizeof(sa.sun_path) - 1, dev->path);
 		return -ENAMETOOLONG;
+	}
+	if (dev->group) {
+		struct group *g = getgrnam(dev->group);
+
+		if (!g) {
+			fuse_log(FUSE_LOG_ERR, "vhost-user: socket group %s: no such group\n",
+				 dev->group);
+			return -EINVAL;
+		}
+		gid = g->gr_gid;
 	}
 	strcpy(sa.sun_path, dev->path);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lfd < 0)
 		return -errno;
-	unlink(dev->path);
-	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 1) != 0) {
+	/* A socket left by an earlier daemon is replaced; nothing else is. */
+	if (lstat(dev->path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(dev->path);
+	/*
+	 * The socket file is created with its final mode (bind() takes it
+	 * from the umask, and a socket file cannot be chmod-ed before it
+	 * exists), and listens right away: a VMM that sees the file must be
+	 * able to connect. The umask is the process's: this is brief, at
+	 * mount time, and only ever stricter.
+	 */
+	old_mask = umask(dev->group ? 0117 : 0177);
+	res = bind(lfd, (struct sockaddr *)&sa, sizeof(sa));
+	err = -errno;
+	umask(old_mask);
+	if (res != 0) {
+		fuse_log(FUSE_LOG_ERR, "vhost-user: cannot bind %s: %s\n", dev->path,
+			 strerror(-err));
+		goto out_close;
+	}
+	if (listen(lfd, 1) != 0) {
 		err = -errno;
 		fuse_log(FUSE_LOG_ERR, "vhost-user: cannot listen on %s: %s\n", dev->path,
 			 strerror(errno));
-		close(lfd);
-		return err;
+		goto out_unlink;
 	}
-	fuse_log(FUSE_LOG_INFO, "vhost-user: waiting for the VMM on %s\n", dev->path);
-	do
-		dev->sock = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	while (dev->sock < 0 && errno == EINTR && !fuse_session_exited(se));
-	err = dev->sock < 0 ? -errno : 0;
-	close(lfd);
+	if (dev->group && chown(dev->path, (uid_t)-1, gid) != 0) {
+		err = -errno;
+		fuse_log(FUSE_LOG_ERR, "vhost-user: cannot give %s to group %s: %s\n",
+			 dev->path, dev->group, strerror(errno));
+		goto out_unlink;
+	}
+	dev->lfd = lfd;
+	return 0;
+
+out_unlink:
 	unlink(dev->path);
-	if (err) {
-		fuse_log(FUSE_LOG_ERR, "vhost-user: accept on %s: %s\n", dev->path, strerror(-err));
-		return err;
+out_close:
+	close(lfd);
+	return err;
+}
+
+/*
+ * -o vhost_user_fd=N: a listening socket (what libvirt passes), or a
+ * connection already made.
+ */
+static int vu_take_fd(struct vu_dev *dev)
+{
+	int fd = dev->given_fd, listening = 0;
+	socklen_t len = sizeof(listening);
+	struct stat st;
+
+	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		fuse_log(FUSE_LOG_ERR, "vhost-user: descriptor %d: %s\n", fd,
+			 errno == EBADF ? "not open" : "not a socket");
+		return -EBADF;
 	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0)
+		return -errno;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (listening)
+		dev->lfd = fd;
+	else
+		dev->sock = fd;
+	dev->given_fd = -1;	/* ours to close now */
+	return 0;
+}
+
+/*
+ * The connection is accepted by the first loop call, not at mount, so a
+ * daemon has forked and its parent returned before the VMM comes: a script
+ * can start the daemon, then the VMM.
+ */
+static int vu_accept(struct vu_dev *dev)
+{
+	int sock = accept4(dev->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (sock < 0) {
+		if (errno == EINTR || errno == ECONNABORTED)
+			return -EINTR;
+		fuse_log(FUSE_LOG_ERR, "vhost-user: accept on %s: %s\n",
+			 dev->path ? dev->path : "the inherited socket", strerror(errno));
+		return -errno;
+	}
+	close(dev->lfd);
+	dev->lfd = -1;
+	/* One VMM per daemon: nobody else may connect. */
+	if (dev->path)
+		unlink(dev->path);
+	dev->sock = sock;
+	dev->se->master.fd = sock;
+	return 0;
+}
+
+static int vhost_user_mount(struct fuse_session *se)
+{
+	struct vu_dev *dev = se->vu;
+	int err;
+
+	err = dev->path ? vu_bind(dev) : vu_take_fd(dev);
+	if (err)
+		return err;
+	if (dev->path)
+		fuse_log(FUSE_LOG_INFO, "vhost-user: waiting for the VMM on %s\n", dev->path);
 	se->tp = &transport_vhost_user_ops;
-	se->master.fd = dev->sock;
+	se->master.fd = dev->sock >= 0 ? dev->sock : dev->lfd;
 	se->master.priv = dev;
 	/* A second INIT after a guest reboot starts a new session. */
 	se->reinit_allowed = true;
 	return 0;
 }
 
-void vhost_user_unmount(struct fuse_session *se)
+static void vhost_user_unmount(struct fuse_session *se)
 {
 	struct vu_dev *dev = se->vu;
 
+	if (dev && dev->lfd >= 0) {
+		close(dev->lfd);
+		dev->lfd = -1;
+		if (dev->path)
+			unlink(dev->path);
+		se->master.fd = -1;
+	}
 	if (!dev || dev->sock < 0)
 		return;
 	pthread_mutex_lock(&dev->wlock);
@@ -920,7 +1042,7 @@ void vhost_user_unmount(struct fuse_session *se)
 	se->master.priv = NULL;
 }
 
-void vhost_user_free(struct fuse_session *se)
+static void vhost_user_free(struct fuse_session *se)
 {
 	struct vu_dev *dev = se->vu;
 
@@ -934,7 +1056,182 @@ void vhost_user_free(struct fuse_session *se)
 	pthread_mutex_destroy(&dev->wlock);
 	pthread_cond_destroy(&dev->wcond);
 	vu_breq_put(dev->breq);
+	if (dev->given_fd >= 0)
+		close(dev->given_fd);
+	free(dev->group);
 	free(dev->path);
 	free(dev);
 	se->vu = NULL;
 }
+
+/* ------------------------------------------------------------------------
+ * Registration: the mount point "vhost-user:SOCKET" (or "vhost-user" with
+ * -o vhost_user_socket=SOCKET or -o vhost_user_fd=N) selects this transport.
+ */
+
+#define VU_SCHEME "vhost-user"
+
+struct vu_opts {
+	char *socket;
+	int fd;
+	unsigned int shmem_bit;
+	char *group;
+};
+
+enum { VU_KEY_SOCKET, VU_KEY_FD };
+
+static const struct fuse_opt vu_opt_spec[] = {
+	FUSE_OPT_KEY("vhost_user_socket=", VU_KEY_SOCKET),
+	FUSE_OPT_KEY("vhost_user_fd=", VU_KEY_FD),
+	{ "vhost_user_shmem_bit=%u", offsetof(struct vu_opts, shmem_bit), 0 },
+	{ "vhost_user_socket_group=%s", offsetof(struct vu_opts, group), 0 },
+	FUSE_OPT_END,
+};
+
+/* The same option twice must agree (the mount point "vhost-user:S" adds one). */
+static int vu_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct vu_opts *o = data;
+	const char *val;
+	char *end;
+	long fd;
+
+	if (key != VU_KEY_SOCKET && key != VU_KEY_FD)
+		return 1;	/* not ours: keep it for the others */
+	val = strchr(arg, '=') + 1;	/* the templates end in '=' */
+	switch (key) {
+	case VU_KEY_SOCKET:
+		if (!*val) {
+			fuse_log(FUSE_LOG_ERR, "vhost-user: empty socket path\n");
+			return -1;
+		}
+		if (o->socket && strcmp(o->socket, val) != 0) {
+			fuse_log(FUSE_LOG_ERR, "vhost-user: two sockets given, %s and %s: "
+				 "a daemon serves one VMM\n", o->socket, val);
+			return -1;
+		}
+		if (!o->socket && !(o->socket = strdup(val)))
+			return -1;
+		return 0;
+	case VU_KEY_FD:
+		errno = 0;
+		fd = strtol(val, &end, 10);
+		if (errno || end == val || *end || fd < 0 || fd > INT32_MAX) {
+			fuse_log(FUSE_LOG_ERR, "vhost-user: vhost_user_fd=%s: expected a "
+				 "descriptor number\n", val);
+			return -1;
+		}
+		if (o->fd >= 0 && o->fd != fd) {
+			fuse_log(FUSE_LOG_ERR, "vhost-user: two descriptors given, %d and %ld\n",
+				 o->fd, fd);
+			return -1;
+		}
+		o->fd = (int)fd;
+		return 0;
+	}
+	return 1;
+}
+
+static int vu_parse(struct fuse_session *se, struct fuse_args *args)
+{
+	struct vu_opts o = { .fd = -1 };
+	int err = -EINVAL;
+
+	if (fuse_opt_parse(args, &o, vu_opt_spec, vu_opt_proc) == -1)
+		goto out;
+	if (o.socket && o.fd >= 0) {
+		fuse_log(FUSE_LOG_ERR, "vhost-user: a socket path (%s) and a descriptor (%d) "
+			 "given: one or the other\n", o.socket, o.fd);
+		goto out;
+	}
+	if (o.group && !o.socket) {
+		fuse_log(FUSE_LOG_ERR, "vhost-user: vhost_user_socket_group=%s: only for a "
+			 "socket the daemon creates (vhost_user_socket=PATH)\n", o.group);
+		goto out;
+	}
+	if (!o.socket && o.fd < 0) {
+		if (!o.shmem_bit) {
+			err = 0;
+			goto out;
+		}
+		fuse_log(FUSE_LOG_ERR, "vhost-user: vhost_user_shmem_bit=%u: needs "
+			 "vhost_user_socket=PATH or vhost_user_fd=N\n", o.shmem_bit);
+		goto out;
+	}
+	err = vhost_user_new(se, o.socket, o.fd);
+	if (err)
+		goto out;
+	if (o.shmem_bit && vhost_user_set_shmem_bit(se, o.shmem_bit) < 0) {
+		fuse_log(FUSE_LOG_ERR, "vhost-user: vhost_user_shmem_bit=%u: expected 20, 21 "
+			 "or 22\n", o.shmem_bit);
+		err = -EINVAL;
+		goto out;
+	}
+	se->vu->group = o.group;
+	o.group = NULL;
+	err = 1;
+out:
+	free(o.socket);
+	free(o.group);
+	return err;
+}
+
+/*
+ * The mount point of a vhost-user session only says "vhost-user", with or
+ * without the socket; nothing is mounted.
+ */
+static int vu_mount(struct fuse_session *se, const char *mountpoint)
+{
+	size_t len = strlen(VU_SCHEME);
+	const char *path;
+	int err;
+
+	if (strncmp(mountpoint, VU_SCHEME, len) != 0 ||
+	    (mountpoint[len] != '\0' && mountpoint[len] != ':')) {
+		fuse_log(FUSE_LOG_ERR, "vhost-user: the session serves a VMM: its mount point "
+			 "is `%s' or `%s:SOCKET' (nothing is mounted), not `%s'\n",
+			 VU_SCHEME, VU_SCHEME, mountpoint);
+		return -EINVAL;
+	}
+	path = mountpoint[len] == ':' ? mountpoint + len + 1 : NULL;
+	if (path && !*path) {
+		fuse_log(FUSE_LOG_ERR, "vhost-user: no socket path after `%s:'\n", VU_SCHEME);
+		return -EINVAL;
+	}
+	if (!se->vu) {
+		if (!path) {
+			fuse_log(FUSE_LOG_ERR, "vhost-user: which socket? Give the mount point "
+				 "as `%s:SOCKET', or -o vhost_user_socket=SOCKET or "
+				 "-o vhost_user_fd=N\n", VU_SCHEME);
+			return -EINVAL;
+		}
+		err = vhost_user_new(se, path, -1);
+		if (err)
+			return err;
+	} else if (path && (!se->vu->path || strcmp(se->vu->path, path) != 0)) {
+		fuse_log(FUSE_LOG_ERR, "vhost-user: the mount point names socket %s, but the "
+			 "options name %s%s\n", path, se->vu->path ? "socket " : "a descriptor",
+			 se->vu->path ? se->vu->path : "");
+		return -EINVAL;
+	}
+	return vhost_user_mount(se);
+}
+
+const struct transport_class transport_vhost_user_class = {
+	.name = "vhost_user",
+	.scheme = VU_SCHEME,
+	.scheme_option = "vhost_user_socket=",
+	.help = "    vhost-user:PATH        as the mount point: serve a VMM (vhost-user-fs)\n"
+		"                           on socket PATH instead of mounting\n"
+		"    -o vhost_user_socket=PATH  the same, with the mount point `vhost-user'\n"
+		"    -o vhost_user_fd=N     the same on inherited socket N (listening, or\n"
+		"                           connected to the VMM already)\n"
+		"    -o vhost_user_socket_group=GROUP  let GROUP connect (mode 0660; the\n"
+		"                           default is 0600: only the owner)\n"
+		"    -o vhost_user_shmem_bit=N  protocol feature bit of SHMEM_MAP (20, 21, 22)\n",
+	.local_dax_window = false,
+	.parse = vu_parse,
+	.mount = vu_mount,
+	.unmount = vhost_user_unmount,
+	.free = vhost_user_free,
+};

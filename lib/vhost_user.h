@@ -1,6 +1,7 @@
 /*
- * The vhost-user-fs transport (lib/transport_vhost_user.c) and its DAX
- * window backend (lib/dax_vhost.c): entry points for the session.
+ * What the vhost-user-fs transport (lib/transport_vhost_user.c) and its DAX
+ * window backend (lib/dax_vhost.c) share. The session reaches the
+ * transport only through its class (transport_vhost_user_class).
  */
 #ifndef FUSEDAX_VHOST_USER_H
 #define FUSEDAX_VHOST_USER_H
@@ -12,9 +13,6 @@
 
 struct fuse_session;
 struct fuse_dax_window;
-
-/** Mount point prefix that selects the transport: "vhost-user:/path/sock". */
-#define VHOST_USER_PREFIX "vhost-user:"
 
 /*
  * The backend-request channel (SET_BACKEND_REQ_FD), shared by the device
@@ -33,18 +31,6 @@ struct vu_breq {
 
 void vu_breq_put(struct vu_breq *b);
 
-/**
- * Create the session's vhost-user device for the socket path (from
- * -o vhost_user_socket= or the mount point prefix). Returns 0 or -errno.
- */
-int vhost_user_new(struct fuse_session *se, const char *path);
-/** -o vhost_user_shmem_bit=N (20, 21 or 22). */
-int vhost_user_set_shmem_bit(struct fuse_session *se, unsigned int bit);
-/** Listen, wait for the VMM, start the front-end thread. 0 or -errno. */
-int vhost_user_mount(struct fuse_session *se);
-/** Stop the threads, drop guest memory, close the sockets. */
-void vhost_user_unmount(struct fuse_session *se);
-void vhost_user_free(struct fuse_session *se);
 /** The channel a DAX backend sends on (a new reference), or NULL. */
 struct vu_breq *vhost_user_breq(struct fuse_session *se);
 /** Tell the device a DAX window exists: offer BACKEND_REQ and SHMEM. */

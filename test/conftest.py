@@ -1,12 +1,14 @@
 """Shared pytest helpers: start a FUSE server binary on a temporary mount,
 wait until the mount is live, and always unmount and stop it at teardown."""
 
+import ctypes
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -188,3 +190,161 @@ class BlockedFifoWriter:
             self.thread.join(timeout=10)
             os.close(fd)
         assert not self.thread.is_alive()
+
+
+# ---------------------------------------------------------------------------
+# Daemonized servers: the process a shell starts exits once the daemon is
+# up, so its exit status says nothing about the daemon's own end. A test
+# that becomes the subreaper of its orphans gets the daemon as a child and
+# can wait for it.
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+@pytest.fixture
+def subreaper():
+    """Make this process the reaper of orphans for the test, so that a
+    daemon's exit status can be collected with waitpid()."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        pytest.fail(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")
+    yield
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def find_daemon(argv):
+    """Pids of the processes whose command line is exactly argv."""
+    want = ("\0".join(str(a) for a in argv) + "\0").encode()
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read() == want:
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def wait_child_exit(pid, timeout=10.0):
+    """The wait status of child (or reaped orphan) pid; fails the test if it
+    has not exited within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return status
+        if time.monotonic() > deadline:
+            pytest.fail(f"process {pid} did not exit within {timeout} s")
+        time.sleep(0.02)
+
+
+# ---------------------------------------------------------------------------
+# A real Linux guest under QEMU (TCG) mounting virtio-fs from a daemon on a
+# vhost-user socket: Debian's 6.1 cloud kernel and a busybox initramfs,
+# built by test/guest/build-guest.sh into a cache outside the repository.
+
+def loud_skip(msg):
+    print("\n*** SKIPPED: " + msg)
+    pytest.skip("SKIPPED BY THE MACHINE: " + msg)
+
+
+@pytest.fixture(scope="module")
+def guest():
+    """(kernel, initrd) of the test guest."""
+    if os.geteuid() != 0:
+        loud_skip("needs root (apt-get, qemu)")
+    res = subprocess.run([os.path.join(REPO, "test/guest/build-guest.sh")],
+                         capture_output=True, text=True, timeout=300)
+    if res.returncode == 77:
+        loud_skip("guest kernel unavailable: " + res.stderr.strip())
+    assert res.returncode == 0, res.stderr
+    kernel, initrd = res.stdout.split()
+    return kernel, initrd
+
+
+def stock_qemu():
+    """Debian's qemu-system-x86_64 (installed if missing)."""
+    q = shutil.which("qemu-system-x86_64")
+    if not q:
+        subprocess.run(["apt-get", "install", "-y", "qemu-system-x86"],
+                       capture_output=True, timeout=600)
+        q = shutil.which("qemu-system-x86_64")
+    if not q:
+        loud_skip("qemu-system-x86_64 missing and apt-get install qemu-system-x86 failed")
+    return q
+
+
+def run_guest(qemu, guest, sock, script_dir, script, extra_dev="", opts="",
+              extra=(), timeout=120):
+    """Boots the guest against the daemon listening on sock; returns the
+    serial output. The guest runs script (placed in the served directory)."""
+    (Path(script_dir) / ".guest-test.sh").write_text(script)
+    kernel, initrd = guest
+    append = "console=ttyS0 quiet panic=-1 fusedax.tag=myfs"
+    if opts:
+        append += f" fusedax.opts={opts}"
+    cmd = [qemu, "-accel", "tcg,thread=multi", "-cpu", "max", "-m", "512M",
+           "-smp", "2", "-nographic", "-no-reboot", "-nic", "none",
+           "-L", "/usr/share/qemu", "-L", "/usr/share/seabios",
+           "-kernel", kernel, "-initrd", initrd, "-append", append,
+           "-object", "memory-backend-memfd,id=mem,size=512M,share=on",
+           "-numa", "node,memdev=mem",
+           "-chardev", f"socket,id=char0,path={sock}",
+           "-device", f"vhost-user-fs-pci,chardev=char0,tag=myfs{extra_dev}",
+           *extra]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                         stdin=subprocess.DEVNULL)
+    return res.stdout + res.stderr
+
+
+class Daemon:
+    """A vhost-user daemon in the foreground, its output in log; waits
+    until sock exists (kw goes to Popen, e.g. pass_fds)."""
+
+    def __init__(self, argv, log, sock, **kw):
+        self.log = Path(log)
+        self.out = open(self.log, "wb")
+        self.proc = subprocess.Popen([str(a) for a in argv], stdout=self.out,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kw)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("daemon did not listen:\n" + self.text())
+            time.sleep(0.05)
+
+    def text(self):
+        if not self.out.closed:
+            self.out.flush()
+        return self.log.read_text(errors="replace")
+
+    def wait(self, timeout=20):
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self.out.close()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if not self.out.closed:
+            self.out.close()
+
+
+@pytest.fixture
+def daemons():
+    """Daemons a test appends here are killed at teardown if alive."""
+    started = []
+    yield started
+    for d in started:
+        d.kill()
+
+
+def guest_lines(out):
+    """The guest's "GUEST: key: value" lines as a dict."""
+    return {line.split(":", 1)[0]: line.split(":", 1)[1].strip()
+            for line in (x.strip().replace("GUEST: ", "", 1) for x in out.splitlines()
+                         if x.strip().startswith("GUEST: ")) if ":" in line}

@@ -4,7 +4,6 @@ loop and process mode, mounting as root (mount(2)) and as a normal user
 server killed with SIGKILL, and the multi-threaded loop's clone_fd,
 max_threads and max_idle_threads (measured on passthrough_dax)."""
 
-import ctypes
 import errno
 import os
 import pwd
@@ -17,7 +16,8 @@ import time
 
 import pytest
 
-from conftest import _unescape_mountinfo, example_binary, mount_is_live, unmount
+from conftest import (_unescape_mountinfo, example_binary, find_daemon, mount_is_live, unmount,
+                      wait_child_exit)
 
 HELLO = example_binary("hello_ll")
 PASSTHROUGH = example_binary("passthrough_dax")
@@ -184,47 +184,6 @@ def test_hello_foreground(procs, tmp_path, loop):
 
 # ---------------------------------------------------------------------------
 # hello_ll daemonized: the parent exits 0 once mounted.
-
-PR_SET_CHILD_SUBREAPER = 36
-
-
-@pytest.fixture
-def subreaper():
-    """Make this process the reaper of orphans for the test, so that a
-    daemon's exit status can be collected with waitpid()."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        pytest.fail(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")
-    yield
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
-
-
-def find_daemon(argv):
-    """Pids of the processes whose command line is exactly argv."""
-    want = ("\0".join(argv) + "\0").encode()
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if f.read() == want:
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
-
-
-def wait_child_exit(pid, timeout=STEP):
-    deadline = time.monotonic() + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return status
-        if time.monotonic() > deadline:
-            pytest.fail(f"process {pid} did not exit within {timeout} s")
-        time.sleep(0.02)
-
 
 @pytest.mark.parametrize("loop", ["single", "multi"])
 def test_hello_daemonized(subreaper, tmp_path, loop):

@@ -9,50 +9,20 @@ package cannot be obtained.
 """
 import hashlib
 import os
-import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 import conftest
-from conftest import compile_against_fusedax, libfuse_example_source
+from conftest import (Daemon, compile_against_fusedax, guest_lines, libfuse_example_source,
+                      loud_skip, run_guest, stock_qemu)
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = Path(conftest.BUILD)
 # The workplace's QEMU with a virtio-fs cache window sits next to the
 # repository (../shared/tools/qemu-dax); FUSEDAX_QEMU_DAX names a built one.
 QEMU_DAX_BUILD = REPO.parent / "shared" / "tools" / "qemu-dax" / "build.sh"
-
-
-def loud_skip(msg):
-    print("\n*** SKIPPED: " + msg)
-    pytest.skip("SKIPPED BY THE MACHINE: " + msg)
-
-
-@pytest.fixture(scope="module")
-def guest():
-    if os.geteuid() != 0:
-        loud_skip("needs root (apt-get, qemu)")
-    res = subprocess.run([str(REPO / "test/guest/build-guest.sh")],
-                         capture_output=True, text=True, timeout=300)
-    if res.returncode == 77:
-        loud_skip("guest kernel unavailable: " + res.stderr.strip())
-    assert res.returncode == 0, res.stderr
-    kernel, initrd = res.stdout.split()
-    return kernel, initrd
-
-
-def stock_qemu():
-    q = shutil.which("qemu-system-x86_64")
-    if not q:
-        subprocess.run(["apt-get", "install", "-y", "qemu-system-x86"],
-                       capture_output=True, timeout=600)
-        q = shutil.which("qemu-system-x86_64")
-    if not q:
-        loud_skip("qemu-system-x86_64 missing and apt-get install qemu-system-x86 failed")
-    return q
 
 
 def dax_qemu():
@@ -66,74 +36,6 @@ def dax_qemu():
         loud_skip("no QEMU with a virtio-fs DAX window (set FUSEDAX_QEMU_DAX or "
                   f"provide {QEMU_DAX_BUILD})")
     return path
-
-
-def run_guest(qemu, guest, sock, script_dir, script, extra_dev="", opts="",
-              extra=(), timeout=120):
-    """Boots the guest against the daemon listening on sock; returns the
-    serial output. The guest runs script (placed in the served directory)."""
-    (Path(script_dir) / ".guest-test.sh").write_text(script)
-    kernel, initrd = guest
-    append = "console=ttyS0 quiet panic=-1 fusedax.tag=myfs"
-    if opts:
-        append += f" fusedax.opts={opts}"
-    cmd = [qemu, "-accel", "tcg,thread=multi", "-cpu", "max", "-m", "512M",
-           "-smp", "2", "-nographic", "-no-reboot", "-nic", "none",
-           "-L", "/usr/share/qemu", "-L", "/usr/share/seabios",
-           "-kernel", kernel, "-initrd", initrd, "-append", append,
-           "-object", "memory-backend-memfd,id=mem,size=512M,share=on",
-           "-numa", "node,memdev=mem",
-           "-chardev", f"socket,id=char0,path={sock}",
-           "-device", f"vhost-user-fs-pci,chardev=char0,tag=myfs{extra_dev}",
-           *extra]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                         stdin=subprocess.DEVNULL)
-    return res.stdout + res.stderr
-
-
-class Daemon:
-    def __init__(self, argv, log, sock):
-        self.log = Path(log)
-        self.out = open(self.log, "wb")
-        self.proc = subprocess.Popen([str(a) for a in argv], stdout=self.out,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not os.path.exists(sock):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("daemon did not listen:\n" + self.text())
-            time.sleep(0.05)
-
-    def text(self):
-        if not self.out.closed:
-            self.out.flush()
-        return self.log.read_text(errors="replace")
-
-    def wait(self, timeout=20):
-        try:
-            return self.proc.wait(timeout=timeout)
-        finally:
-            self.out.close()
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        if not self.out.closed:
-            self.out.close()
-
-
-@pytest.fixture
-def daemons():
-    started = []
-    yield started
-    for d in started:
-        d.kill()
-
-
-def guest_lines(out):
-    return {l.split(":", 1)[0]: l.split(":", 1)[1].strip()
-            for l in (x.strip().replace("GUEST: ", "", 1) for x in out.splitlines()
-                      if x.strip().startswith("GUEST: ")) if ":" in l}
 
 
 def md5(path):
