@@ -4,8 +4,9 @@ survives hostile descriptors.
 
 Run as root:  /usr/bin/python3 -m pytest -q test/test_vhost_user.py
 The guest kernel and initramfs are built by test/guest/build-guest.sh into a
-cache outside the repository; tests skip LOUDLY when QEMU or the kernel
-package cannot be obtained.
+cache outside the repository, the DAX tests' QEMU by tools/qemu-dax/build.sh
+(once, cached; see test/guestvm.py); tests skip LOUDLY only when the Debian
+archive cannot be reached for a package.
 """
 import hashlib
 import os
@@ -15,27 +16,12 @@ from pathlib import Path
 import pytest
 
 import conftest
-from conftest import (Daemon, compile_against_fusedax, guest_lines, libfuse_example_source,
-                      loud_skip, run_guest, stock_qemu)
+from conftest import compile_against_fusedax, libfuse_example_source
+from guestvm import (Daemon, Guest, daemons, dax_qemu, guest, guest_lines,  # noqa: F401
+                     run_guest, shmem_trace, stock_qemu, SHMEM_TRACE)
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = Path(conftest.BUILD)
-# The workplace's QEMU with a virtio-fs cache window sits next to the
-# repository (../shared/tools/qemu-dax); FUSEDAX_QEMU_DAX names a built one.
-QEMU_DAX_BUILD = REPO.parent / "shared" / "tools" / "qemu-dax" / "build.sh"
-
-
-def dax_qemu():
-    path = os.environ.get("FUSEDAX_QEMU_DAX")
-    if not path and QEMU_DAX_BUILD.exists():
-        res = subprocess.run([str(QEMU_DAX_BUILD)], capture_output=True, text=True,
-                             timeout=1800)
-        if res.returncode == 0:
-            path = res.stdout.strip().splitlines()[-1]
-    if not path or not os.access(path, os.X_OK):
-        loud_skip("no QEMU with a virtio-fs DAX window (set FUSEDAX_QEMU_DAX or "
-                  f"provide {QEMU_DAX_BUILD})")
-    return path
 
 
 def md5(path):
@@ -104,7 +90,7 @@ def test_plain_virtiofs_hello_ll(guest, tmp_path, daemons):
 
 
 # ---------------------------------------------------------------------------
-# Milestone 2: DAX through qemu-dax's cache window
+# Milestone 2: DAX through qemu-dax's cache window (tools/qemu-dax)
 
 DAX_SCRIPT = """
 echo "GUEST: hostmd5:$(md5sum /mnt/from_host | cut -d' ' -f1)"
@@ -149,8 +135,9 @@ def test_dax_window_qemu_dax(guest, tmp_path, daemons, bit, server):
                 *vu_opts]
     d = Daemon(argv, tmp_path / "daemon.log", sock)
     daemons.append(d)
-    out = run_guest(qemu, guest, sock, src, DAX_SCRIPT, extra_dev=",cache-size=256M",
-                    opts="dax", extra=["-trace", "vhost_user_shm_*"], timeout=150)
+    out = run_guest(qemu, guest, sock, src, DAX_SCRIPT,
+                    extra_dev=f",cache-size=256M,shmem-bit={bit}",
+                    opts="dax", extra=SHMEM_TRACE, timeout=150)
     log = d.text()
     g = guest_lines(out)
     assert "Cache len" in out or "mounted myfs (dax)" in out, out
@@ -172,6 +159,7 @@ def test_dax_window_qemu_dax(guest, tmp_path, daemons, bit, server):
     assert g.get("truncmd5") == expect_trunc, out
     assert g.get("dmesg") == "0", out
     assert "SETUPMAPPING" in log, log[-3000:]
+    assert shmem_trace(out)["map"] > 0, out
     assert "REMOVEMAPPING" in log, log[-3000:]
     assert "GUEST: unmounted" in out, out
     assert d.wait() == 0, log[-3000:]

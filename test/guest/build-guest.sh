@@ -2,8 +2,11 @@
 # Builds a throw-away Linux guest for the vhost-user-fs tests: Debian's 6.1
 # cloud kernel (virtio-fs as a module, FUSE DAX built in) and a busybox
 # initramfs whose /init mounts virtio-fs and runs the script the test passes
-# on the kernel command line. Everything lands in a cache directory outside
-# the repository; nothing here is machine specific.
+# on the kernel command line, with daxtool (daxtool.c, built static here)
+# for the DAX coherence tests. Everything lands in a cache directory outside
+# the repository; nothing here is machine specific. The initramfs is named
+# by the hash of its inputs, so checkouts with different versions of these
+# files can share the cache.
 #
 # Usage: build-guest.sh            prints "KERNEL INITRD" on success
 # Env:   FUSEDAX_GUEST_CACHE       cache dir (default $XDG_CACHE_HOME/fusedax-guest,
@@ -27,6 +30,7 @@ if ! [ -x /bin/busybox ] || ! command -v cpio >/dev/null; then
 fi
 [ -x /bin/busybox ] || skip "no /bin/busybox (package busybox-static)"
 command -v cpio >/dev/null || skip "no cpio"
+command -v gcc >/dev/null || { echo "build-guest: no gcc (package gcc)" >&2; exit 1; }
 file_is_static() { ! ldd "$1" >/dev/null 2>&1; }
 file_is_static /bin/busybox || skip "/bin/busybox is not static (install busybox-static)"
 
@@ -49,25 +53,30 @@ vmlinuz=$(ls kroot/boot/vmlinuz-* | head -1)
 kver=${vmlinuz##*/vmlinuz-}
 mods=kroot/lib/modules/$kver/kernel
 
-stamp=$(cat "$here/init.sh" "$here/build-guest.sh" | sha256sum | cut -c1-16)
-if ! [ -f initrd.gz ] || [ "$(cat initrd.stamp 2>/dev/null)" != "$stamp" ]; then
-	rm -rf ir && mkdir -p ir/bin ir/lib/mods ir/proc ir/sys ir/dev ir/mnt ir/tmp
-	cp /bin/busybox ir/bin/busybox
+stamp=$(cat "$here/init.sh" "$here/build-guest.sh" "$here/daxtool.c" | sha256sum | cut -c1-16)
+initrd=initrd-$stamp.gz
+if ! [ -f "$initrd" ]; then
+	ir=$(mktemp -d ir.XXXXXX)
+	mkdir -p "$ir/bin" "$ir/lib/mods" "$ir/proc" "$ir/sys" "$ir/dev" "$ir/mnt" "$ir/tmp"
+	cp /bin/busybox "$ir/bin/busybox"
+	# glibc's static libraries come with libc6-dev.
+	gcc -static -O2 -Wall -Wextra -o "$ir/bin/daxtool" "$here/daxtool.c" ||
+		{ echo "build-guest: cannot build daxtool.c static (libc6-dev?)" >&2; exit 1; }
 	for m in drivers/virtio/virtio_ring drivers/virtio/virtio \
 		drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci_legacy_dev \
 		drivers/virtio/virtio_pci fs/fuse/fuse fs/fuse/virtiofs; do
 		f=$(ls "$mods/$m.ko"* 2>/dev/null | head -1)
 		[ -n "$f" ] || { echo "build-guest: no module $m in $pkg" >&2; exit 1; }
 		case "$f" in
-		*.xz) xz -dc "$f" > "ir/lib/mods/${m##*/}.ko" ;;
-		*.zst) zstd -qdc "$f" > "ir/lib/mods/${m##*/}.ko" ;;
-		*) cp "$f" "ir/lib/mods/${m##*/}.ko" ;;
+		*.xz) xz -dc "$f" > "$ir/lib/mods/${m##*/}.ko" ;;
+		*.zst) zstd -qdc "$f" > "$ir/lib/mods/${m##*/}.ko" ;;
+		*) cp "$f" "$ir/lib/mods/${m##*/}.ko" ;;
 		esac
 	done
-	cp "$here/init.sh" ir/init
-	chmod 755 ir/init
-	(cd ir && find . | cpio -o -H newc 2>/dev/null | gzip -1) > initrd.gz.tmp
-	mv initrd.gz.tmp initrd.gz
-	echo "$stamp" > initrd.stamp
+	cp "$here/init.sh" "$ir/init"
+	chmod 755 "$ir/init"
+	(cd "$ir" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$initrd.$$"
+	mv "$initrd.$$" "$initrd"
+	rm -rf "$ir"
 fi
-echo "$cache/$vmlinuz $cache/initrd.gz"
+echo "$cache/$vmlinuz $cache/$initrd"
