@@ -9,7 +9,8 @@ daemon without DAX, with DAX and a window larger than the data, and with
 DAX and data four times the window; each window size twice: with every
 file through the window (dax=always) and with the server picking per file
 (dax=auto, the guest mounting -o dax=inode). The window exists only with a QEMU that
-has a virtio-fs cache (tools/qemu-dax): FUSEDAX_QEMU_DAX names one."""
+has a virtio-fs cache: tools/qemu-dax/build.sh builds ours once (or
+FUSEDAX_QEMU_DAX names another)."""
 
 import hashlib
 import json
@@ -24,7 +25,8 @@ from common import BENCH, JOBS_DIR, REPO, BenchError, fio_value, log, run_quiet,
 
 VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 QEMU_DAX_SCRIPT = os.path.join(REPO, "tools", "qemu-dax", "build.sh")
-TRACE_RE = re.compile(r"vhost_user_shm_(map|unmap)\b.*\bret:(-?\d+)")
+# qemu-dax's trace events (tools/qemu-dax): one line per map and unmap.
+TRACE_RE = re.compile(r"vhost_user_shm(?:em)?_(map|unmap)\b.*\bret:? ?(-?\d+)")
 
 # (job, label, unit): the host's jobs, as the guest runs them.
 GUEST_JOBS = [
@@ -120,13 +122,16 @@ def dax_qemu():
             return None, "FUSEDAX_QEMU_DAX=%s is not an executable" % path
         return path, None
     if os.path.exists(QEMU_DAX_SCRIPT):
-        log("bench: building QEMU with a DAX window (tools/qemu-dax/build.sh; cached)")
-        r = run_quiet([QEMU_DAX_SCRIPT], timeout=3600)
+        log("bench: QEMU with a DAX window: tools/qemu-dax/build.sh (minutes the first "
+            "time, cached after)")
+        r = subprocess.run([QEMU_DAX_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=3600)
         if r.returncode == 0 and r.stdout.strip():
             return r.stdout.strip().splitlines()[-1], None
-        return None, "tools/qemu-dax/build.sh failed:\n" + r.stdout[-1500:]
-    return None, ("no QEMU with a virtio-fs DAX window: set FUSEDAX_QEMU_DAX to one "
-                  "(e.g. a build of ../shared/tools/qemu-dax)")
+        return None, "tools/qemu-dax/build.sh failed (exit %d):\n%s" % (
+            r.returncode, r.stderr[-1500:])
+    return None, ("no QEMU with a virtio-fs DAX window: no tools/qemu-dax/build.sh "
+                  "and no FUSEDAX_QEMU_DAX")
 
 
 # ---------------------------------------------------------------------------
@@ -202,6 +207,45 @@ def guest_script(jobs, args):
     return "\n".join(lines) + "\n"
 
 
+class CpuSampler(threading.Thread):
+    """Samples a process's CPU time (user + system, all its threads, in
+    seconds) with the host's clock, so a job's share can be cut out."""
+
+    def __init__(self, pid):
+        """pid, or a function returning it (or None while it is unknown)."""
+        super().__init__(daemon=True)
+        self.pid, self.samples, self.stop = pid, [], threading.Event()
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def read(self):
+        if callable(self.pid):
+            pid = self.pid()
+            if pid is None:
+                return None
+            self.pid = pid
+        try:
+            with open("/proc/%d/stat" % self.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / self.tick
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def run(self):
+        while not self.stop.is_set():
+            v = self.read()
+            if v is not None:
+                self.samples.append((time.monotonic(), v))
+            self.stop.wait(0.1)
+
+    def at(self, t):
+        """CPU seconds at host time t (the nearest sample at or before)."""
+        best = None
+        for st, v in self.samples:
+            if st <= t:
+                best = v
+        return best
+
+
 class LineReader(threading.Thread):
     """Reads a pipe line by line, stamping each with the host's clock."""
 
@@ -232,6 +276,8 @@ def boot(system, image, src, tmp, jobs, args, rnd):
         with open(logpath, errors="replace") as f:
             return f.read()[-2000:]
     qemu = None
+    cpu = CpuSampler(system["cpu_pid"](daemon.pid) if "cpu_pid" in system else daemon.pid)
+    cpu.start()
     try:
         wait_for(lambda: os.path.exists(sock), 15, "%s did not listen on %s"
                  % (system["name"], sock), daemon, tail)
@@ -247,7 +293,7 @@ def boot(system, image, src, tmp, jobs, args, rnd):
                 "-numa", "node,memdev=mem", "-chardev", "socket,id=char0,path=" + sock,
                 "-device", "vhost-user-fs-pci,chardev=char0,tag=myfs" + system["dev"]]
         if system.get("trace"):
-            argv += ["-trace", "vhost_user_shm_map", "-trace", "vhost_user_shm_unmap"]
+            argv += ["-trace", "vhost_user_shm*map"]
         qemu = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL, text=True, errors="replace",
                                 start_new_session=True)
@@ -263,7 +309,8 @@ def boot(system, image, src, tmp, jobs, args, rnd):
             raise BenchError("the guest did not power off within %d s" % limit)
         out.join(5)
         err.join(5)
-        return parse_boot(out.lines, err.lines, jobs), logpath
+        cpu.stop.set()
+        return parse_boot(out.lines, err.lines, jobs, cpu), logpath
     finally:
         if qemu and qemu.poll() is None:
             qemu.kill()
@@ -280,7 +327,7 @@ def boot(system, image, src, tmp, jobs, args, rnd):
         dlog.close()
 
 
-def parse_boot(out, err, jobs):
+def parse_boot(out, err, jobs, cpu=None):
     serial = [(t, l.strip()) for t, l in out]
     text = "\n".join(l for _, l in serial)
     if "GUEST: mounted" not in text:
@@ -294,7 +341,7 @@ def parse_boot(out, err, jobs):
                     marks[m] = (i, t)
         if len(marks) < 3:
             results[job] = (None, "the guest did not finish the job; console tail:\n"
-                            + text[-1500:], 0, 0, 0)
+                            + text[-1500:], 0, 0, 0, None)
             continue
         body = "\n".join(l for _, l in serial[marks["END"][0] + 1:marks["OUT-END"][0]])
         t0, t1 = marks["BEGIN"][1], marks["END"][1]
@@ -313,7 +360,9 @@ def parse_boot(out, err, jobs):
                 value, error = fio_value(json.loads(body[body.find("{"):]), job, unit)
         except ValueError:
             value, error = None, "unreadable output: " + body[-500:]
-        results[job] = (value, error, maps, unmaps, t1 - t0)
+        c0, c1 = (cpu.at(t0), cpu.at(t1)) if cpu else (None, None)
+        daemon_cpu = c1 - c0 if c0 is not None and c1 is not None else None
+        results[job] = (value, error, maps, unmaps, t1 - t0, daemon_cpu)
     return results
 
 
@@ -341,13 +390,14 @@ def run_guest(args, tmp, build, progress, samples, skipped, meta, keep=None):
                 try:
                     res, _ = boot(s, image, src, tmp, jobs, args, rnd)
                 except BenchError as e:
-                    res = {j[0]: (None, str(e), 0, 0, 0) for j in jobs}
+                    res = {j[0]: (None, str(e), 0, 0, 0, None) for j in jobs}
                 for job, label, unit in jobs:
                     progress["step"] += 1
-                    value, err, maps, unmaps, secs = res[job]
+                    value, err, maps, unmaps, secs, dcpu = res[job]
                     samples.append({"part": "guest", "target": s["name"], "job": job,
                                     "unit": unit, "round": rnd, "value": value, "error": err,
-                                    "maps": maps, "unmaps": unmaps, "seconds": secs})
+                                    "maps": maps, "unmaps": unmaps, "seconds": secs,
+                                    "daemon_cpu_s": dcpu})
                     note = ""
                     if s.get("trace") and secs:
                         note = "  (%d maps, %d unmaps: %.0f map+unmap pairs/s)" % (
