@@ -81,6 +81,9 @@ def guest_image(tmp):
     if os.path.exists(out):
         return kernel, out
     log("bench: packing fio and %d shared libraries into the guest's initramfs" % len(libs))
+    for old in os.listdir(cache):     # earlier ones (about 90 MB each)
+        if old.startswith("initrd-bench-"):
+            os.unlink(os.path.join(cache, old))
     root = os.path.join(tmp, "fioroot")
     os.makedirs(os.path.join(root, "bin"))
     os.makedirs(os.path.join(root, "bench"))

@@ -133,7 +133,7 @@ def parse_args(argv):
     p.add_argument("--rounds", type=int, help="rounds, interleaved; medians (default 3)")
     p.add_argument("--runtime", type=int, help="seconds each job measures (default 5)")
     p.add_argument("--ramp", type=int, help="seconds each fio job runs first (default 1)")
-    p.add_argument("--size", help="host: file size per fio job (default 256M)")
+    p.add_argument("--size", help="host: file size per fio job (default 1G: random reads mostly miss the page cache)")
     p.add_argument("--numjobs", type=int, help="host: fio processes per job (default 1)")
     p.add_argument("--files", type=int, help="host: files of the metadata job (default 3000)")
     p.add_argument("--guest-size", help="guest: the data file's size (default 64M)")
@@ -157,7 +157,7 @@ def parse_args(argv):
     smoke = {"rounds": 1, "runtime": 1, "ramp": 0, "size": "16M", "numjobs": 1, "files": 200,
              "parts": "host", "targets": "native,pd", "jobs": "randread,metadata",
              "guest_size": "16M", "windows": "32M,4M", "guest_files": 100}
-    normal = {"rounds": 3, "runtime": 5, "ramp": 1, "size": "256M", "numjobs": 1,
+    normal = {"rounds": 3, "runtime": 5, "ramp": 1, "size": "1G", "numjobs": 1,
               "files": 3000, "parts": "host,guest,standin",
               "targets": ",".join(host.TARGETS), "jobs": ",".join(j[0] for j in host.HOST_JOBS),
               "guest_size": "64M", "windows": "256M,16M", "guest_files": 1000}
