@@ -265,8 +265,8 @@ def run_metadata(binary, directory, args, rnd):
 
 def measure_target(t, rnd, src, mnt, tmp, args, tools, jobs, progress, samples):
     """Mount t (unless native), run every job on it (caches dropped before
-    each), unmount. One sample per job; a target that cannot mount gets an
-    error sample per job and the run goes on."""
+    each), unmount. One sample per job. Returns None, or why the server
+    could not start (its first words): the caller then drops the target."""
     mount = None
     directory = src
     uring = UringSwitch() if t["name"] == "pd-uring" else None
@@ -280,12 +280,18 @@ def measure_target(t, rnd, src, mnt, tmp, args, tools, jobs, progress, samples):
                 mount.open()
                 directory = mnt
             except BenchError as e:
-                setup_error = str(e)
+                out = mount.log_tail().strip()
+                code = mount.proc.poll() if mount.proc else None
+                setup_error = (("the server exited with %d before mounting" % code)
+                               if code is not None else str(e).splitlines()[0])
+                if out:
+                    setup_error += "; its output: " + " / ".join(out.splitlines()[-3:])
+                progress["step"] += len(jobs)
+                log("bench: %s cannot run: %s" % (t["name"], setup_error))
+                return setup_error
         for job, label, unit in jobs:
             progress["step"] += 1
-            if setup_error:
-                value, err = None, setup_error
-            elif mount and not mount.alive():
+            if mount and not mount.alive():
                 value, err = None, mount.death_note()
             else:
                 drop_caches()
@@ -350,9 +356,15 @@ def run_host(args, tmp, build, progress, samples, skipped, meta):
             log("bench: laying out %d x %s in %s" % (args.numjobs, args.size, src))
             layout(src, args)
         progress["total"] += args.rounds * len(targets) * len(jobs)
+        runnable = list(targets)
         for rnd in range(1, args.rounds + 1):
-            for t in targets:
-                measure_target(t, rnd, src, mnt, tmp, args, tools, jobs, progress, samples)
+            for t in list(runnable):
+                why = measure_target(t, rnd, src, mnt, tmp, args, tools, jobs, progress,
+                                     samples)
+                if why:
+                    runnable.remove(t)
+                    skipped.append({"name": t["name"], "reason": why, "requested": True})
+                    progress["total"] -= (args.rounds - rnd) * len(jobs)
     finally:
         for n in range(args.numjobs):
             try:

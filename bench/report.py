@@ -6,7 +6,7 @@ import json
 import os
 import statistics
 
-from common import fmt_ratio, fmt_value
+from common import fmt_value
 
 
 def summarize(samples):
@@ -16,9 +16,11 @@ def summarize(samples):
     for s in samples:
         key = (s["part"], s["target"], s["job"])
         r = out.setdefault(key, {"unit": s["unit"], "values": [], "errors": [],
-                                 "maps": 0, "unmaps": 0, "seconds": 0.0, "daemon_cpu_s": 0.0})
+                                 "maps": 0, "unmaps": 0, "seconds": 0.0, "daemon_cpu_s": 0.0,
+                                 "by_round": {}})
         if s["value"] is not None:
             r["values"].append(s["value"])
+            r["by_round"][s["round"]] = s["value"]
         if s["error"]:
             r["errors"].append(s["error"])
         r["maps"] += s.get("maps", 0)
@@ -31,6 +33,22 @@ def summarize(samples):
     return out
 
 
+def ratio(summary, part, a, b, job):
+    """a's speed over b's on job: the median over the rounds of the ratio
+    within each round (both measured minutes apart), which follows the
+    machine's load better than a ratio of medians."""
+    ra = (summary.get((part, a, job)) or {}).get("by_round", {})
+    rb = (summary.get((part, b, job)) or {}).get("by_round", {})
+    per = [ra[k] / rb[k] for k in ra if k in rb and rb[k]]
+    return statistics.median(per) if per else None
+
+
+def fmt_r(x):
+    if x is None:
+        return "-"
+    return "%.3f" % x if x < 0.1 else "%.2f" % x
+
+
 def md_table(header, rows):
     out = ["| " + " | ".join(header) + " |",
            "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
@@ -38,15 +56,14 @@ def md_table(header, rows):
     return "\n".join(out)
 
 
-def cell(r, base=None):
+def cell(r, rat=None):
     if r is None:
-        return "-"
+        return "not run"
     if r["value"] is None:
-        return "refused" if any("unknown option" in e or "exited with" in e
-                                for e in r["errors"]) else "ERR"
+        return "ERR"
     text = fmt_value(r["value"], r["unit"])
-    if base is not None:
-        text += " (%s)" % fmt_ratio(r["value"], base)
+    if rat is not None:
+        text += " (%s)" % fmt_r(rat)
     return text
 
 
@@ -61,15 +78,13 @@ def host_table(summary, targets, jobs):
     rows = []
     for job, label, unit in jobs:
         nat = summary.get(("host", "native", job))
-        base = nat["value"] if nat else None
         row = [label, unit] + ([cell(nat)] if "native" in names else [])
-        row += [cell(summary.get(("host", n, job)), base) for n in fuse]
+        row += [cell(summary.get(("host", n, job)), ratio(summary, "host", n, "native", job))
+                for n in fuse]
         if "pll" in names and pds:
-            pll = summary.get(("host", "pll", job))
-            best = max((summary[("host", n, job)]["value"] for n in pds
-                        if summary.get(("host", n, job)) and
-                        summary[("host", n, job)]["value"]), default=None)
-            row.append(fmt_ratio(best, pll["value"] if pll else None))
+            best = max((x for x in (ratio(summary, "host", n, "pll", job) for n in pds)
+                        if x is not None), default=None)
+            row.append(fmt_r(best))
         rows.append(row)
     return header, rows
 
@@ -84,11 +99,10 @@ def guest_table(summary, systems, jobs):
     rows = []
     for job, label, unit in jobs:
         row = [label, unit] + [cell(summary.get(("guest", n, job))) for n in names]
-        val = {n: (summary.get(("guest", n, job)) or {}).get("value") for n in names}
         if "pd" in names and "virtiofsd" in names:
-            row.append(fmt_ratio(val["pd"], val["virtiofsd"]))
+            row.append(fmt_r(ratio(summary, "guest", "pd", "virtiofsd", job)))
         if "pd" in names:
-            row += [fmt_ratio(val[n], val["pd"]) for n in daxes]
+            row += [fmt_r(ratio(summary, "guest", n, "pd", job)) for n in daxes]
         rows.append(row)
     return header, rows
 
@@ -140,11 +154,7 @@ def plots(summary, base, targets, host_jobs, systems, guest_jobs):
         fig, ax = plt.subplots(figsize=(11, 5))
         width = 0.8 / max(len(fuse), 1)
         for i, n in enumerate(fuse):
-            ys = []
-            for job, _, _ in host_jobs:
-                nat = (summary.get(("host", "native", job)) or {}).get("value")
-                v = (summary.get(("host", n, job)) or {}).get("value")
-                ys.append(v / nat if v and nat else 0)
+            ys = [ratio(summary, "host", n, "native", job) or 0 for job, _, _ in host_jobs]
             xs = [k + (i - (len(fuse) - 1) / 2) * width for k in range(len(host_jobs))]
             ax.bar(xs, ys, width, label=n)
         ax.set_yscale("log")
@@ -164,11 +174,7 @@ def plots(summary, base, targets, host_jobs, systems, guest_jobs):
         fig, ax = plt.subplots(figsize=(11, 5))
         width = 0.8 / len(bars)
         for i, n in enumerate(bars):
-            ys = []
-            for job, _, _ in guest_jobs:
-                ref = (summary.get(("guest", "pd", job)) or {}).get("value")
-                v = (summary.get(("guest", n, job)) or {}).get("value")
-                ys.append(v / ref if v and ref else 0)
+            ys = [ratio(summary, "guest", n, "pd", job) or 0 for job, _, _ in guest_jobs]
             xs = [k + (i - (len(bars) - 1) / 2) * width for k in range(len(guest_jobs))]
             label = n if n != "virtiofsd" else "QEMU virtiofsd 7.2 (no DAX)"
             ax.bar(xs, ys, width, label=label)
@@ -197,13 +203,16 @@ def write(base, meta, targets, host_jobs, systems, guest_jobs, skipped, samples,
         md += ["## Host", "", "Targets:", ""]
         md += ["- `%s`: %s" % (t["name"], t["desc"]) for t in targets]
         header, rows = host_table(summary, targets, host_jobs)
-        md += ["", "Each cell: the median over the rounds (its ratio to native).", "",
+        md += ["", "Each cell: the median over the rounds, and in brackets the median of "
+               "each round's ratio to native. `best pd / pll`: the best passthrough_dax "
+               "mode's per-round ratio to passthrough_ll (the median).", "",
                md_table(header, rows), ""]
     if systems:
         md += ["## Guest (QEMU TCG: compare ratios only)", "", "Systems:", ""]
         md += ["- `%s`: %s" % (s["name"], s["desc"]) for s in systems]
         header, rows = guest_table(summary, systems, guest_jobs)
-        md += ["", md_table(header, rows), ""]
+        md += ["", "Values: medians over the rounds. Ratio columns: the median of each "
+               "round's ratio.", "", md_table(header, rows), ""]
     if standin or any(s.get("trace") for s in systems):
         header, rows = pairs_table(summary, systems, guest_jobs, standin)
         if rows:

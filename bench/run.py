@@ -269,7 +269,10 @@ def bench(args, tmp):
     failed = [s for s in samples if s["error"]]
     if failed:
         log("bench: %d measurement(s) failed; see the .md and .json" % len(failed))
-    return 1 if failed or not (samples or standin) else 0
+    missing = [s["name"] for s in skipped if s.get("requested")]
+    if missing:
+        log("bench: could not run %s (see 'Not run' in the .md)" % ", ".join(missing))
+    return 1 if failed or missing or not (samples or standin) else 0
 
 
 def main(argv):
