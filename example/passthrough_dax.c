@@ -888,10 +888,11 @@ static bool write_extends(const struct pd_handle *h, off_t off, size_t size)
 }
 
 /*
- * Writes run as the caller: the host then clears the set-user-ID bit on a
- * write by anyone but root, which is what FUSE_WRITE_KILL_SUIDGID asks.
- * A write inside the file holds the lock shared; an extending write is an
- * extent change (the window must be re-validated to show the new end).
+ * Writes to set-user-ID or set-group-ID files run as the caller: the host
+ * then clears those bits as for the caller's own write(), which is what
+ * FUSE_WRITE_KILL_SUIDGID asks. A write inside the file holds the lock
+ * shared; an extending write is an extent change (the window must be
+ * re-validated to show the new end).
  */
 static void pd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf,
 			 off_t off, struct fuse_file_info *fi)
@@ -900,6 +901,7 @@ static void pd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	struct pd_inode *in = inode_get(fs, ino);
 	struct fuse_bufvec out_buf = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
 	struct pd_handle *h;
+	struct stat st;
 	bool extending;
 	ssize_t res;
 	int fd;
@@ -918,9 +920,21 @@ static void pd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	out_buf.buf[0].fd = fd;
 	out_buf.buf[0].pos = off;
 
-	res = creds_enter(req);
-	if (res < 0)
-		goto out_handle;
+	/*
+	 * A write checks no permission (the open did). The writer's identity
+	 * counts in one place only: the host clears the set-user-ID bit, and
+	 * the set-group-ID bit, when the writer lacks CAP_FSETID (a
+	 * set-group-ID file without group execute: only if the writer is not
+	 * in its group either). So only a file with one of those bits needs
+	 * the caller's credentials; the others are written as the thread
+	 * is, which saves reading the caller's groups. A chmod +s racing with
+	 * such a write acts as if it came right after the write.
+	 */
+	if (fstat(fd, &st) == -1 || (st.st_mode & (S_ISUID | S_ISGID))) {
+		res = creds_enter(req);
+		if (res < 0)
+			goto out_handle;
+	}
 	pthread_rwlock_rdlock(&in->extent_lock);
 	/* Without a window an extending write has nothing to re-validate. */
 	extending = fs->window && write_extends(h, off, out_buf.buf[0].size);

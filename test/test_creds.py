@@ -195,3 +195,54 @@ def test_dax_inode_flag_read_as_root_after_an_unprivileged_caller(wire_daemon):
     assert err == 0, fusewire.errno_name(err)
     flags = fusewire.ATTR_OUT.unpack(payload[:fusewire.ATTR_OUT.size])[-1]
     assert flags & FUSE_ATTR_DAX, f"attr flags {flags:#x}: user.dax not seen"
+
+
+# ---------------------------------------------------------------------------
+# Writes: the writer's identity decides whether the host clears set-id bits.
+
+
+def write_as_nobody(fd, groups):
+    """Write to fd (opened by root) from a child acting as nobody with these
+    groups: the OPEN came from root, the WRITE comes from nobody."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups(groups)
+            os.setresgid(NOGROUP, NOGROUP, NOGROUP)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+            os.write(fd, b"more\n")
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("mode,groups,kept", [
+    (0o4777, [GROUP], 0),                   # set-user-ID: any writer without CAP_FSETID clears it
+    (0o2777, [GROUP], 0),                   # set-group-ID with group execute: cleared too
+    (0o2666, [GROUP], 0o2000),              # without group execute: a member keeps it
+    (0o2666, [], 0),                        # ... a non-member clears it
+    (0o0666, [], 0),                        # no set-id bit: nothing to clear
+])
+def test_write_clears_set_id_bits_as_the_writer(mount, mode, groups, kept):
+    """The host clears set-id bits on a write as it would for the writer's
+    own write(): set-user-ID always, set-group-ID unless the file has no
+    group execute and the writer is in its group. A write as root (the
+    opener, or the last caller the worker served) would keep them."""
+    src = os.path.join(os.path.dirname(mount), "src")
+    host = os.path.join(src, "setid")
+    with open(host, "w") as f:
+        f.write("x")
+    os.chown(host, 0, GROUP)
+    os.chmod(host, mode)
+    # Root opens, nobody writes: the worker still acts as root when the
+    # WRITE arrives, so a write that kept the opener's identity shows.
+    fd = os.open(os.path.join(mount, "setid"), os.O_WRONLY | os.O_APPEND)
+    try:
+        write_as_nobody(fd, groups)
+    finally:
+        os.close(fd)
+    got = os.stat(host).st_mode & 0o7777
+    assert got & 0o6000 == kept, f"mode {mode:o} written by nobody {groups}: now {got:o}"
+    assert got & 0o777 == mode & 0o777
