@@ -1823,7 +1823,23 @@ static void pd_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, ui
 		fd = inode_fd_hold(fs, in);
 		if (!fd) {
 			creds_daemon(fs);
-			fd = inode_open(fs, in, writable ? O_RDWR : O_RDONLY);
+			/*
+			 * The VMM's window (it has no local address) is mapped
+			 * writable up front when the file can be opened so: under
+			 * the strict SHMEM rules the client's later read-to-write
+			 * upgrade could only unmap pages that other guest processes
+			 * still map, and kill the VM (doc/vhost-user.md, "DAX
+			 * mapping changes"). The guest kernel still maps the pages
+			 * read-only until it asks for the upgrade.
+			 */
+			fd = -1;
+			if (!writable && !fuse_dax_window_base(fs->window)) {
+				fd = inode_open(fs, in, O_RDWR);
+				if (fd >= 0)
+					prot = PROT_READ | PROT_WRITE;
+			}
+			if (fd < 0)
+				fd = inode_open(fs, in, writable ? O_RDWR : O_RDONLY);
 			inode_fd_drop(fs, in);
 		}
 		err = fd < 0 ? fd : 0;

@@ -93,6 +93,12 @@ struct fuse_dax_mapping {
  *           with the given prot. Used for the part of a mapping beyond the
  *           file's end.
  * unmap:    return the range to the inaccessible reservation.
+ *
+ * When map or map_zero fails, the range must show what it showed before
+ * (or, if the backend cannot undo a partial change, nothing less safe than
+ * that): the window keeps its table for the range as it was, since the
+ * client may still be using those pages.
+ *
  * destroy:  release the backend; called once, by fuse_dax_window_destroy(),
  *           after every range has been unmapped. May be NULL.
  */
@@ -258,9 +264,11 @@ void *fuse_dax_window_base(const struct fuse_dax_window *w);
  *   -EBADF   fd is not an open file descriptor, or is an O_PATH one
  *   -EACCES  fd was opened O_WRONLY, or PROT_WRITE was asked of an
  *            O_RDONLY fd
- *   -EMFILE, -ENOMEM, or the backend's error. If the backend fails, the
- *            range is left unmapped (anything mapped there before is gone
- *            from the window and its table).
+ *   -EMFILE, -ENOMEM, or the backend's error. If the backend of a local
+ *            window fails, the range is left unmapped (anything mapped there
+ *            before is gone from the window and its table); a backend given
+ *            to fuse_dax_window_new() leaves a range it failed to change as
+ *            it was, and the table keeps it.
  */
 int fuse_dax_window_map(struct fuse_dax_window *w, uint64_t moffset,
 			uint64_t len, int fd, fuse_ino_t ino, uint64_t foffset,

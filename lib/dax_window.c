@@ -403,9 +403,17 @@ int fuse_dax_window_map(struct fuse_dax_window *w, uint64_t moffset,
 			"DAX window: mapping inode %llu at window offset %llu (+%llu) failed: %s\n",
 			(unsigned long long)ino, (unsigned long long)moffset,
 			(unsigned long long)len, strerror(-err));
-		/* The old contents may be partly gone: leave the range empty. */
-		w->ops->unmap(w->backend, moffset, len);
-		table_carve(w, moffset, moffset + len);
+		/*
+		 * A local mmap that failed may have left anything there: make
+		 * the range the reservation again. A backend of the window's
+		 * own (a VMM's) leaves what it failed to change as it was, and
+		 * the table keeps it: unmapping pages the client may still be
+		 * using could kill the VM.
+		 */
+		if (w->base) {
+			w->ops->unmap(w->backend, moffset, len);
+			table_carve(w, moffset, moffset + len);
+		}
 		goto out_unlock;
 	}
 	table_carve(w, moffset, moffset + len);
@@ -433,7 +441,8 @@ int fuse_dax_window_unmap(struct fuse_dax_window *w, uint64_t moffset,
 		uint64_t from, to;
 		int ret;
 
-		if (i == w->count || w->tab[i].moffset >= end)
+		/* pos moves past a piece the backend failed to unmap, too. */
+		if (i == w->count || w->tab[i].moffset >= end || pos >= end)
 			break;
 		found = 1;
 		from = w->tab[i].moffset > pos ? w->tab[i].moffset : pos;

@@ -423,6 +423,25 @@ static int session_check_access(const struct fuse_session *se, const struct wire
 	}
 }
 
+/*
+ * A client that maps beyond the end of the window has a larger window than
+ * this server (a VMM whose cache size was not agreed with the daemon): its
+ * accesses there fail. Say so once, with the fix, instead of once a request.
+ */
+static void session_note_dax_range(struct fuse_session *se, const struct wire_req *w)
+{
+	static atomic_bool told;
+
+	if (w->in.opcode != FUSE_SETUPMAPPING || atomic_exchange(&told, true))
+		return;
+	fuse_log(FUSE_LOG_ERR, "fuse: the client maps window offset %" PRIu64 " (+%" PRIu64
+		 "), beyond this server's DAX window of %" PRIu64 " bytes: its window is "
+		 "larger. Give both the same size (passthrough_dax: -o dax_window_size=; QEMU: "
+		 "cache-size=), or use a VMM that asks the daemon (GET_SHMEM_CONFIG)\n",
+		 w->arg.setupmapping.moffset, w->arg.setupmapping.len,
+		 se->limits.dax_window_size);
+}
+
 void session_process(struct fuse_session *se, struct fuse_chan *ch, const void *buf,
 		     size_t len)
 {
@@ -447,6 +466,8 @@ void session_process(struct fuse_session *se, struct fuse_chan *ch, const void *
 	if (!res)
 		res = session_check_access(se, &w);
 	if (res) {
+		if (res == -ERANGE)
+			session_note_dax_range(se, &w);
 		if (se->debug || res != -ENOSYS)
 			fuse_log(se->debug ? FUSE_LOG_DEBUG : FUSE_LOG_INFO,
 				 "fuse: %s (unique %" PRIu64 ") refused: %s\n",

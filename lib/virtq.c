@@ -6,6 +6,7 @@
 #include "virtq.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
 
@@ -63,6 +64,14 @@ int virtq_setup(struct virtq *vq, const struct virtq_mem *m, unsigned int num,
 	u = virtq_mem_uva(m, used_uva, 6 + 8ULL * num);
 	if (!d || !a || !u)
 		return -EFAULT;
+	/*
+	 * Aligned as VMM addresses is not enough: a region's mmap_offset can
+	 * shift our view of it. The rings are read with 16- and 32-bit atomics,
+	 * which must be aligned here (a misaligned atomic is a SIGBUS on some
+	 * architectures and undefined everywhere).
+	 */
+	if (((uintptr_t)d & 15) || ((uintptr_t)a & 1) || ((uintptr_t)u & 3))
+		return -EINVAL;
 	vq->num = num;
 	vq->desc = d;
 	vq->avail = a;
@@ -136,6 +145,59 @@ int virtq_map_chain(const struct virtq *vq, const struct virtq_mem *m, uint16_t 
 	return 0;
 }
 
+int virtq_map_reply(const struct virtq *vq, const struct virtq_mem *m, uint16_t head,
+		    struct virtq_chain *c, void *prefix, size_t prefix_size, size_t *prefix_len)
+{
+	uint16_t i = head;
+	unsigned int steps = 0;
+	bool reading = true;
+	int n = 0;
+
+	c->head = head;
+	c->nread = c->nwrite = 0;
+	c->read_len = c->write_len = 0;
+	*prefix_len = 0;
+	for (;;) {
+		/* Regions do not overlap: one buffer crosses each at most once. */
+		struct iovec seg[VIRTQ_MAX_REGIONS];
+		struct virtq_desc d;
+		int k = 0, err;
+
+		if (i >= vq->num || ++steps > vq->num)
+			return -EINVAL;
+		memcpy(&d, (const void *)&vq->desc[i], sizeof(d));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (d.flags & VIRTQ_DESC_F_INDIRECT)
+			return -EINVAL;
+		if (d.flags & VIRTQ_DESC_F_WRITE) {
+			/* From the first writable byte on, as far as it translates. */
+			reading = false;
+			err = virtq_mem_gpa(m, d.addr, d.len, c->seg, &n, VIRTQ_MAX_SEGS);
+			if (err)
+				return err;
+			c->write_len += d.len;
+			c->nwrite = n;
+		} else if (reading) {
+			/* The first bytes of the request, up to the first bad one. */
+			err = virtq_mem_gpa(m, d.addr, d.len, seg, &k, VIRTQ_MAX_REGIONS);
+			for (int j = 0; !err && j < k && *prefix_len < prefix_size; j++) {
+				size_t take = seg[j].iov_len < prefix_size - *prefix_len
+						      ? seg[j].iov_len : prefix_size - *prefix_len;
+
+				memcpy((char *)prefix + *prefix_len, seg[j].iov_base, take);
+				*prefix_len += take;
+			}
+			if (err)
+				reading = false;
+		} else if (c->nwrite) {
+			return -EINVAL; /* readable after writable */
+		}
+		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+			return 0;
+		i = d.next;
+	}
+}
+
 ssize_t virtq_gather(const struct virtq_chain *c, void *buf, size_t size)
 {
 	size_t done = 0;
@@ -185,7 +247,7 @@ ssize_t virtq_scatter(const struct virtq_chain *c, const struct iovec *iov, int 
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
 {
 	volatile uint32_t *ring = (volatile uint32_t *)(vq->used + 2);
-	unsigned int slot = vq->used_idx & (vq->num - 1);
+	size_t slot = vq->used_idx & (vq->num - 1);
 
 	ring[2 * slot] = head;
 	ring[2 * slot + 1] = len;

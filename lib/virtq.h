@@ -65,7 +65,8 @@ struct virtq {
 /**
  * Point vq at rings given as VMM virtual addresses (vhost-user's
  * SET_VRING_ADDR); used_idx is read from the used ring. Returns 0, -EINVAL
- * (bad num or alignment) or -EFAULT (a ring is not inside one region).
+ * (bad num, or a ring misaligned as a VMM address or as ours) or -EFAULT
+ * (a ring is not inside one region).
  */
 int virtq_setup(struct virtq *vq, const struct virtq_mem *m, unsigned int num,
 		uint64_t desc_uva, uint64_t avail_uva, uint64_t used_uva);
@@ -93,6 +94,18 @@ struct virtq_chain {
  */
 int virtq_map_chain(const struct virtq *vq, const struct virtq_mem *m, uint16_t head,
 		    struct virtq_chain *c);
+
+/**
+ * For a chain that virtq_map_chain() refused: find where an error reply
+ * can still go. Copies up to prefix_size leading readable bytes (as far as
+ * they translate) into prefix and sets *prefix_len; maps the writable part
+ * from its first descriptor on into c (c->nread stays 0) as far as it
+ * translates, so c->write_len is the room for a reply (0: none). Returns 0
+ * if the walk reached the chain's end, or the error that stopped it; c is
+ * usable either way. Each descriptor is read once.
+ */
+int virtq_map_reply(const struct virtq *vq, const struct virtq_mem *m, uint16_t head,
+		    struct virtq_chain *c, void *prefix, size_t prefix_size, size_t *prefix_len);
 
 /** Copy the readable part into buf; returns the bytes copied, or -E2BIG. */
 ssize_t virtq_gather(const struct virtq_chain *c, void *buf, size_t size);

@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 from conftest import find_daemon, wait_child_exit
-from guestvm import Daemon, guest, guest_lines, run_guest, stock_qemu  # noqa: F401
+from guestvm import Daemon, daemons, guest, guest_lines, run_guest, stock_qemu  # noqa: F401
 from test_cli import LIBVIRT_C, LIBVIRT_RUST, PD
 from test_readme import COMMANDS, as_argv, daemonizes, kind
 

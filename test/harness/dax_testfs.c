@@ -439,6 +439,13 @@ static void tf_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, ui
 		fuse_reply_err(req, EBADF);
 		return;
 	}
+	/*
+	 * A VMM's window (no local address) is mapped writable up front: under
+	 * the strict SHMEM rules the client's later read-to-write upgrade could
+	 * only unmap pages other guest processes still use (doc/vhost-user.md).
+	 */
+	if (!fuse_dax_window_base(fs->window))
+		prot = PROT_READ | PROT_WRITE;
 	pthread_rwlock_rdlock(&in->lock);
 	err = fuse_dax_window_map(fs->window, moffset, len, in->fd, ino, foffset, prot);
 	pthread_rwlock_unlock(&in->lock);

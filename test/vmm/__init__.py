@@ -1,0 +1,1 @@
+"""test/vmm: a scripted vhost-user front end (a VMM stand-in); see frontend.py."""
