@@ -31,9 +31,11 @@
  *    cannot close the descriptor under it.
  *
  *  - Credentials.  Run as root, the daemon switches the calling thread's
- *    uid, gid and supplementary groups to the caller's around every request
+ *    uid, gid and supplementary groups to the caller's for every request
  *    that touches the host file system, so the host kernel enforces the
- *    permissions (the mount does not use default_permissions).
+ *    permissions (the mount does not use default_permissions). A thread
+ *    switches only what differs from the identity it already has, and the
+ *    few things done on the daemon's own authority say so (creds_daemon).
  *
  *  - The ordering contract (doc/architecture.md, "The ordering contract").
  *    A DAX mapping is a window onto the host file that the client accesses
@@ -63,18 +65,45 @@ static double pd_timeout(const struct pd_fs *fs)
 }
 
 /*
- * With -o dax=inode the client asks, per inode, whether to use DAX. Our
- * rule: a regular file uses DAX if it carries the extended attribute
+ * With -o dax=inode or dax=auto the client asks, per inode, whether to use
+ * DAX. A regular file uses DAX if it carries the extended attribute
  * "user.dax" (any value), so an administrator picks files with
- * `setfattr -n user.dax -v 1 FILE` on the host.
+ * `setfattr -n user.dax -v 1 FILE` on the host. Reading it needs read
+ * permission: outside a caller's section, call attr_flags_as_daemon().
+ *
+ * dax=auto also picks by size: without the attribute, a file uses DAX while
+ * it is at most a quarter of the window. A file much larger than the window
+ * keeps the client recycling window ranges: every access to an unmapped
+ * range costs a REMOVEMAPPING and a SETUPMAPPING round trip, where a read
+ * without DAX costs one READ, so such a file is faster through the page
+ * cache (doc/performance.md has the numbers). The client applies a changed
+ * flag the next time it instantiates the inode.
  */
-static uint32_t pd_attr_flags(const struct pd_fs *fs, const struct pd_inode *in)
+static bool dax_per_inode(const struct pd_fs *fs)
 {
-	if (fs->dax != DAX_INODE || in->type != S_IFREG)
+	return fs->dax == DAX_INODE || fs->dax == DAX_AUTO;
+}
+
+static uint32_t pd_attr_flags(const struct pd_fs *fs, const struct pd_inode *in,
+			      const struct stat *st)
+{
+	if (!dax_per_inode(fs) || in->type != S_IFREG)
 		return 0;
+	if (fs->dax == DAX_AUTO && fs->window &&
+	    (uint64_t)st->st_size <= fuse_dax_window_size(fs->window) / 4)
+		return FUSE_ATTR_DAX_FLAG;
 	if (getxattr(fd_path(fs, in->fd).s, "user.dax", NULL, 0) < 0)
 		return 0;
 	return FUSE_ATTR_DAX_FLAG;
+}
+
+/* pd_attr_flags() with our own credentials, for GETATTR and SETATTR replies. */
+static uint32_t attr_flags_as_daemon(struct pd_fs *fs, const struct pd_inode *in,
+				     const struct stat *st)
+{
+	if (dax_per_inode(fs))
+		creds_daemon(fs);
+	return pd_attr_flags(fs, in, st);
 }
 
 /*
@@ -92,7 +121,7 @@ static void fill_entry(struct pd_fs *fs, struct pd_inode *in, const struct stat 
 	idmap_stat(fs, &e->attr);
 	e->attr_timeout = pd_timeout(fs);
 	e->entry_timeout = pd_timeout(fs);
-	e->attr_flags = pd_attr_flags(fs, in);
+	e->attr_flags = pd_attr_flags(fs, in, st);
 }
 
 /*
@@ -258,7 +287,7 @@ static void pd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (err)
 		fuse_reply_err(req, -err);
 	else
-		fuse_reply_attr_flags(req, &st, pd_timeout(fs), pd_attr_flags(fs, in));
+		fuse_reply_attr_flags(req, &st, pd_timeout(fs), attr_flags_as_daemon(fs, in, &st));
 	inode_put_fd(fs, in);
 }
 
@@ -404,8 +433,10 @@ static void pd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		creds_restore(fs);
 	}
 	if (!err && (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID)) &&
-	    !(to_set & FUSE_SET_ATTR_MODE))
+	    !(to_set & FUSE_SET_ATTR_MODE)) {
+		creds_daemon(fs);
 		err = kill_suidgid(fs, in);
+	}
 	if (!err)
 		err = inode_attr(fs, in, &st);
 	if (!err)
@@ -416,7 +447,7 @@ out_put:
 	if (err)
 		fuse_reply_err(req, -err);
 	else
-		fuse_reply_attr_flags(req, &st, pd_timeout(fs), pd_attr_flags(fs, in));
+		fuse_reply_attr_flags(req, &st, pd_timeout(fs), attr_flags_as_daemon(fs, in, &st));
 	inode_put_fd(fs, in);
 }
 
@@ -942,10 +973,11 @@ static bool write_extends(const struct pd_handle *h, off_t off, size_t size,
 }
 
 /*
- * Writes run as the caller: the host then clears the set-user-ID bit on a
- * write by anyone but root, which is what FUSE_WRITE_KILL_SUIDGID asks.
- * A write inside the file holds the lock shared; an extending write is an
- * extent change (the window must be re-validated to show the new end).
+ * Writes to set-user-ID or set-group-ID files run as the caller: the host
+ * then clears those bits as for the caller's own write(), which is what
+ * FUSE_WRITE_KILL_SUIDGID asks. A write inside the file holds the lock
+ * shared; an extending write is an extent change (the window must be
+ * re-validated to show the new end).
  * A write inside the file may still end beyond the size the client knows
  * (another host process made the file longer), and the client takes the
  * end of its write as the new size: the window follows the file first.
@@ -958,6 +990,7 @@ static void pd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	struct fuse_bufvec out_buf = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
 	struct pd_handle *h;
 	uint64_t file_size = 0;
+	struct stat st;
 	bool extending;
 	ssize_t res;
 	int fd;
@@ -976,11 +1009,24 @@ static void pd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	out_buf.buf[0].fd = fd;
 	out_buf.buf[0].pos = off;
 
-	res = creds_enter(req);
-	if (res < 0)
-		goto out_handle;
+	/*
+	 * A write checks no permission (the open did). The writer's identity
+	 * counts in one place only: the host clears the set-user-ID bit, and
+	 * the set-group-ID bit, when the writer lacks CAP_FSETID (a
+	 * set-group-ID file without group execute: only if the writer is not
+	 * in its group either). So only a file with one of those bits needs
+	 * the caller's credentials; the others are written as the thread
+	 * is, which saves reading the caller's groups. A chmod +s racing with
+	 * such a write acts as if it came right after the write.
+	 */
+	if (fstat(fd, &st) == -1 || (st.st_mode & (S_ISUID | S_ISGID))) {
+		res = creds_enter(req);
+		if (res < 0)
+			goto out_handle;
+	}
 	pthread_rwlock_rdlock(&in->extent_lock);
-	extending = write_extends(h, off, out_buf.buf[0].size, &file_size);
+	/* Without a window an extending write has nothing to re-validate. */
+	extending = fs->window && write_extends(h, off, out_buf.buf[0].size, &file_size);
 	if (extending) {
 		pthread_rwlock_unlock(&in->extent_lock);
 		extent_change_begin(in);
@@ -1886,6 +1932,7 @@ static void pd_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, ui
 	} else {
 		fd = inode_fd_hold(fs, in);
 		if (!fd) {
+			creds_daemon(fs);
 			/*
 			 * The VMM's window (it has no local address) is mapped
 			 * writable up front when the file can be opened so: under
@@ -2019,7 +2066,7 @@ static void pd_init(void *userdata, struct fuse_conn_info *conn)
 		want(conn, FUSE_CAP_WRITEBACK_CACHE, "a write-back cache");
 	if (fs->window)
 		want(conn, FUSE_CAP_DAX_MAPPING, "DAX mappings");
-	if (fs->dax == DAX_INODE)
+	if (dax_per_inode(fs))
 		want(conn, FUSE_CAP_DAX_INODE, "per-inode DAX");
 	if (fs->passthrough)
 		want_passthrough(fs, conn);

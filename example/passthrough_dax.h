@@ -41,7 +41,7 @@
 
 /* METADATA: names and attributes cached as with ALWAYS, file data never. */
 enum pd_cache { CACHE_NEVER, CACHE_AUTO, CACHE_ALWAYS, CACHE_METADATA };
-enum pd_dax { DAX_NEVER, DAX_ALWAYS, DAX_INODE };
+enum pd_dax { DAX_NEVER, DAX_ALWAYS, DAX_INODE, DAX_AUTO };
 /* -o inode_file_handles=: how an inode names its host file (pd_inode.c) */
 enum pd_fhandles { FHANDLES_NEVER, FHANDLES_PREFER, FHANDLES_MANDATORY };
 /* -o sandbox=, -o seccomp= (pd_sandbox.c, pd_seccomp.c); DEFAULT: not given */
@@ -215,6 +215,14 @@ struct pd_fs {
 	bool killpriv_v2;	/* offer to clear set-user-ID bits ourselves */
 	bool passthrough;	/* -o passthrough, and the client agreed at INIT */
 	bool switch_creds;	/* running as root: act as each caller */
+	/*
+	 * The pid of a request names a process of this host (a /dev/fuse
+	 * mount), not a guest's (vhost-user): only then are the caller's
+	 * supplementary groups read, from host_proc (the host's /proc, kept
+	 * open so a sandbox's own /proc does not hide the callers).
+	 */
+	bool callers_on_host;
+	int host_proc;
 	bool readonly;		/* -o readonly (pd_readonly.c) */
 	struct pd_idmap uid_map, gid_map;	/* identity unless set */
 	double timeout;		/* entry and attribute validity, seconds */
@@ -273,9 +281,13 @@ struct fd_path {
 	char s[32];
 };
 
-/* pd_creds.c: acting as the caller */
+/* pd_creds.c: acting as the caller (or as ourselves) */
 int creds_enter(fuse_req_t req);
 void creds_restore(struct pd_fs *fs);
+void creds_daemon(struct pd_fs *fs);
+/* Our privileges for one step inside an operation: creds_return() puts the euid back. */
+uid_t creds_borrow_daemon(struct pd_fs *fs);
+void creds_return(struct pd_fs *fs, uid_t euid);
 
 /* pd_inode.c: the inode table and helpers over inode descriptors */
 struct pd_inode *inode_get(struct pd_fs *fs, fuse_ino_t nodeid);

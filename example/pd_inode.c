@@ -160,8 +160,10 @@ void inode_put(struct pd_fs *fs, struct pd_inode *in)
  * descriptor for the length of the request: in->fd is valid between
  * inode_fd_hold() and inode_fd_drop() (or inode_get_fd() and
  * inode_put_fd()), and nowhere else. Take it with the daemon's own
- * credentials, before creds_enter(): opening by handle needs
- * CAP_DAC_READ_SEARCH, which a thread acting as a caller does not have.
+ * credentials, before creds_enter(): a worker may still act as the last
+ * caller it served (pd_creds.c), so whatever needs our privileges to get
+ * the descriptor (opening by handle needs CAP_DAC_READ_SEARCH, which a
+ * thread acting as a caller does not have) calls creds_daemon() first.
  *
  * With -o inode_file_handles=never (the default) every inode keeps its
  * O_PATH descriptor from lookup to forget: one descriptor per inode the
@@ -319,16 +321,22 @@ static bool idle_reclaim(struct pd_fs *fs)
 /* open_by_handle_at() of in's handle: an O_PATH descriptor or -errno. */
 static int open_handle(struct pd_fs *fs, const struct pd_inode *in)
 {
+	uid_t euid = creds_borrow_daemon(fs);
 	int mfd, fd;
 
 	pthread_mutex_lock(&fs->fd_lock);
 	mfd = mount_fd_locked(fs, in->handle->mount_id);
 	/* The mount descriptor stays open until the file system ends. */
 	pthread_mutex_unlock(&fs->fd_lock);
-	if (mfd < 0)
+	if (mfd < 0) {
+		creds_return(fs, euid);
 		return mfd;
+	}
 	fd = open_by_handle_at(mfd, (struct file_handle *)&in->handle->fh, O_PATH | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		fd = -errno;
+	creds_return(fs, euid);
+	return fd;
 }
 
 /* 0, or why in has no descriptor now (a negative errno). */

@@ -77,8 +77,9 @@ static void usage(const char *prog)
 	       "                           straight from the host files (FUSE\n"
 	       "                           passthrough; /dev/fuse only, not with\n"
 	       "                           -o writeback or DAX mappings)\n"
-	       "    -o dax=MODE            never (default), always, or inode\n"
-	       "                           (inode: files with the user.dax xattr)\n"
+	       "    -o dax=MODE            never (default), always, inode or auto\n"
+	       "                           (inode: files with the user.dax xattr; auto:\n"
+	       "                           those and files up to a quarter of the window)\n"
 	       "    -o dax_window_size=N   DAX window size, K/M/G suffixes, a multiple\n"
 	       "                           of the page size (default 1G)\n"
 	       "    --thread-pool-size=N   at most N worker threads\n"
@@ -170,8 +171,10 @@ static int configure(struct pd_fs *fs, const struct pd_opts *o, uint64_t *window
 		fs->dax = DAX_ALWAYS;
 	} else if (strcmp(o->dax, "inode") == 0) {
 		fs->dax = DAX_INODE;
+	} else if (strcmp(o->dax, "auto") == 0) {
+		fs->dax = DAX_AUTO;
 	} else {
-		fprintf(stderr, "passthrough_dax: dax=%s: expected never, always or inode\n",
+		fprintf(stderr, "passthrough_dax: dax=%s: expected never, always, inode or auto\n",
 			o->dax);
 		return -1;
 	}
@@ -346,6 +349,7 @@ static void settle_sandbox(struct pd_sandbox *sb, struct pd_fs *fs,
 			   struct fuse_session *se, struct fuse_cmdline_opts *opts)
 {
 	sb->transport = sandbox_transport(se, opts->mountpoint);
+	fs->callers_on_host = sb->transport != TRANSPORT_VHOST_USER;
 	if (sb->mode == SANDBOX_DEFAULT)
 		sb->mode = sb->transport == TRANSPORT_VHOST_USER && geteuid() == 0
 				   ? SANDBOX_NAMESPACE : SANDBOX_NONE;
@@ -482,7 +486,7 @@ int main(int argc, char *argv[])
 	struct pd_opts o = { .flock = 1, .posix_lock = 1, .allow_direct_io = 1,
 			     .killpriv_v2 = 1 };
 	struct pd_virtiofsd v;
-	struct pd_fs fs = { .proc_fd = -1, .next_nodeid = FUSE_ROOT_ID + 1,
+	struct pd_fs fs = { .proc_fd = -1, .host_proc = -1, .next_nodeid = FUSE_ROOT_ID + 1,
 			    .next_fh = PD_FIRST_FH };
 	struct pd_sandbox sb = { .mode = SANDBOX_DEFAULT };
 	struct fuse_lowlevel_ops ro_ops;
@@ -545,6 +549,11 @@ int main(int argc, char *argv[])
 	}
 
 	fs.switch_creds = geteuid() == 0;
+	fs.host_proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs.host_proc == -1) {
+		fprintf(stderr, "passthrough_dax: /proc: %s\n", strerror(errno));
+		goto out_args;
+	}
 	/* The client already applied the caller's umask; apply none again. */
 	umask(0);
 	if (sandbox_set_rlimit(sb.rlimit_nofile) != 0)
@@ -625,6 +634,8 @@ out_args:
 	free(fs.conn_opts);
 	if (fs.proc_fd >= 0)
 		close(fs.proc_fd);
+	if (fs.host_proc >= 0)
+		close(fs.host_proc);
 	if (fs.root.fd >= 0)
 		close(fs.root.fd);
 	free(opts.mountpoint);

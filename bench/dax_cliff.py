@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+"""bench/dax_cliff.py: where a DAX miss's time goes when the data is larger
+than the window. One guest (as in bench/run.py) runs psync random 4 KiB
+reads over a file 4x the window (dax=always), with passthrough_dax under
+`perf trace -s`. Reported per window-range miss (one REMOVEMAPPING plus one
+SETUPMAPPING from the guest's reclaim, one SHMEM_UNMAP plus one SHMEM_MAP
+to QEMU):
+
+  - the whole miss, as the guest sees it (job time / pairs);
+  - the daemon's CPU time;
+  - the daemon waiting for QEMU's acks on the backend channel (QEMU's
+    main loop taking the message, its mmap, the reply: the protocol's and
+    the VMM's share);
+  - the rest: the guest (fault, reclaim, FUSE over the virtqueues, TCG).
+
+Run as root: sudo /usr/bin/python3 bench/dax_cliff.py
+"""
+
+import argparse
+import os
+import re
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import guest  # noqa: E402
+from common import REPO, BenchError, log, run_quiet  # noqa: E402
+
+
+def perf_summary(path):
+    """{syscall: (calls, total_ms)} summed over the daemon's threads."""
+    out = {}
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = re.match(r"\s+(\w+)\s+(\d+)\s+\d+\s+([\d.]+)\s", line)
+            if m:
+                calls, total = out.get(m.group(1), (0, 0.0))
+                out[m.group(1)] = (calls + int(m.group(2)), total + float(m.group(3)))
+    return out
+
+
+def child_of(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            kids = f.read().split()
+        return int(kids[0]) if kids else None
+    except OSError:
+        return None
+
+
+def main(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--window", default="16M")
+    p.add_argument("--guest-size", default="64M")
+    p.add_argument("--runtime", type=int, default=8)
+    p.add_argument("--build", default=os.path.join(REPO, "build"))
+    args = p.parse_args(argv)
+    args.ramp, args.guest_files, args.window_list = 0, 100, [args.window]
+    if not shutil.which("perf"):
+        log("dax_cliff: perf is not installed (apt-get install linux-perf)")
+        return 2
+    tmp = tempfile.mkdtemp(prefix="fusedax-cliff-", dir="/var/tmp")
+    try:
+        skipped = []
+        systems = [s for s in guest.make_systems(args.build, args, skipped)
+                   if s["name"] == "pd-dax-" + args.window]
+        if not systems:
+            log("dax_cliff: no DAX system: %s" % "; ".join(s["reason"] for s in skipped))
+            return 2
+        system = systems[0]
+        trace = os.path.join(tmp, "perf-trace.txt")
+        plain = system["argv"]
+        system["argv"] = lambda s, sock: ["perf", "trace", "-s", "-o", trace, "--"] + \
+            plain(s, sock)
+        system["cpu_pid"] = lambda perf_pid: (lambda: child_of(perf_pid))
+        image = guest.guest_image(tmp)
+        src = os.path.join(tmp, "src")
+        os.mkdir(src)
+        with open(os.path.join(src, "fiobench.0"), "wb") as f:
+            f.write(os.urandom(guest.size_bytes(args.guest_size)))
+        jobs = [j for j in guest.GUEST_JOBS if j[0] == "randread"]
+        res, _ = guest.boot(system, image, src, tmp, jobs, args, 1)
+        value, err, maps, unmaps, secs, dcpu = res["randread"]
+        if err:
+            raise BenchError(err)
+        pairs = min(maps, unmaps)
+        if not pairs:
+            raise BenchError("no mapping was recycled: is the data larger than the window?")
+        sysc = perf_summary(trace)
+        acks, ack_ms = sysc.get("recvfrom", (0, 0.0))
+        per = lambda x: x / pairs * 1e6  # noqa: E731  seconds -> us per pair
+        miss = per(secs)
+        ack = ack_ms / 1000.0 / acks * 2 * 1e6 if acks else 0.0
+        log("dax_cliff: %s window, %s data, psync randread 4k: %.0f IOPS over %.1f s; "
+            "%d maps, %d unmaps" % (args.window, args.guest_size, value, secs, maps, unmaps))
+        log("per window-range miss (one unmap + one map):")
+        log("  whole miss, as the guest sees it   %8.0f us" % miss)
+        log("  daemon CPU (user + system)         %8.0f us" % per(dcpu or 0))
+        log("  daemon waiting for QEMU's two acks %8.0f us  (%d acks, %.0f us each)"
+            % (ack, acks, ack / 2))
+        log("  the rest: guest, virtqueues, TCG   %8.0f us" % (miss - per(dcpu or 0) - ack))
+        log("(perf trace adds a few microseconds to each of the daemon's system calls)")
+        return 0
+    except BenchError as e:
+        log("dax_cliff: error: %s" % e)
+        return 2
+    finally:
+        run_quiet(["true"])
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
