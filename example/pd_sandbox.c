@@ -233,10 +233,24 @@ static void monitor_forward(int sig)
 		kill(monitor_child, sig);
 }
 
-/* Wait for the server; its exit status becomes ours (128 + signal if killed). */
-static int monitor_wait(pid_t child)
+/* The signals that end the daemon: the monitor hands them to the server. */
+static const int forwarded[] = { SIGHUP, SIGINT, SIGTERM, SIGQUIT };
+
+static void forwarded_set(sigset_t *set)
 {
-	static const int forwarded[] = { SIGHUP, SIGINT, SIGTERM, SIGQUIT };
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaddset(set, forwarded[i]);
+}
+
+/*
+ * Wait for the server; its exit status becomes ours (128 + signal if
+ * killed). The forwarded signals were blocked across the fork (a signal
+ * that came in between is pending, not lost): they are handed on from the
+ * moment the handler is in place, then unblocked (old_mask).
+ */
+static int monitor_wait(pid_t child, const sigset_t *old_mask)
+{
 	struct sigaction sa;
 	int status;
 
@@ -246,6 +260,7 @@ static int monitor_wait(pid_t child)
 	monitor_child = child;
 	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
 		sigaction(forwarded[i], &sa, NULL);
+	pthread_sigmask(SIG_SETMASK, old_mask, NULL);
 	while (waitpid(child, &status, 0) == -1) {
 		if (errno != EINTR) {
 			fuse_log(FUSE_LOG_ERR, "passthrough_dax: sandbox: waiting for the server: %s\n",
@@ -491,6 +506,7 @@ int sandbox_enter(struct pd_fs *fs, struct fuse_session *se, struct pd_sandbox *
 {
 	bool root = geteuid() == 0;
 	int alive[2], pidns = -1, proc_fd = -1, ret;
+	sigset_t fwd, old_mask;
 	pid_t pid;
 
 	if (sb->mode == SANDBOX_NONE)
@@ -518,9 +534,17 @@ int sandbox_enter(struct pd_fs *fs, struct fuse_session *se, struct pd_sandbox *
 	}
 	fflush(stdout);
 	fflush(stderr);
+	/*
+	 * A signal that ends the daemon must reach the server whenever it
+	 * comes: blocked across the fork, it stays pending until the monitor
+	 * forwards (monitor_wait()) and the server handles (below).
+	 */
+	forwarded_set(&fwd);
+	pthread_sigmask(SIG_BLOCK, &fwd, &old_mask);
 	pid = fork();
 	if (pid == -1) {
 		fprintf(stderr, "passthrough_dax: sandbox: fork: %s\n", strerror(errno));
+		pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 		close(alive[0]);
 		close(alive[1]);
 		goto out_close;
@@ -535,12 +559,13 @@ int sandbox_enter(struct pd_fs *fs, struct fuse_session *se, struct pd_sandbox *
 		close(alive[0]);
 		if (sb->transport != TRANSPORT_MOUNT)
 			monitor_let_go_of(fuse_session_fd(se));
-		*status = monitor_wait(pid);
+		*status = monitor_wait(pid, &old_mask);
 		close(alive[1]);
 		return 1;
 	}
 
-	/* The server. */
+	/* The server: its own handlers (the session's) take them from here. */
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 	if (pidns >= 0)
 		close(pidns);
 	close(alive[1]);

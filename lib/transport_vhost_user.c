@@ -139,6 +139,8 @@ struct vu_ratelimit {
 struct vu_dev {
 	struct fuse_session *se;
 	char *path;	/* the socket we listen on, or NULL (-o vhost_user_fd=) */
+	dev_t path_dev;	/* the socket file bind() made: only that one is unlinked */
+	ino_t path_ino;
 	char *group;	/* -o vhost_user_socket_group=, or NULL */
 	int given_fd;	/* -o vhost_user_fd=N, or -1 */
 	int lfd;	/* listening socket until the VMM connects, or -1 */
@@ -1642,6 +1644,23 @@ struct vu_breq *vhost_user_breq(struct fuse_session *se)
 	return se->vu->breq;
 }
 
+/*
+ * Remove the socket file bind() made, and nothing else: the path may name
+ * another file by now (a process that moved into a sandbox whose root is
+ * the exported directory resolves it there), which is never touched. The
+ * process that still sees the socket (a sandbox's monitor) removes it.
+ */
+static void vu_unlink_own(struct vu_dev *dev)
+{
+	struct stat st;
+
+	if (!dev->path || !dev->path_ino)
+		return;
+	if (lstat(dev->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == dev->path_dev &&
+	    st.st_ino == dev->path_ino)
+		unlink(dev->path);
+}
+
 /* Bind the socket path: only its owner (and group) may connect as the VMM. */
 static int vu_bind(struct vu_dev *dev)
 {
@@ -1689,6 +1708,10 @@ static int vu_bind(struct vu_dev *dev)
 			 strerror(-err));
 		goto out_close;
 	}
+	if (lstat(dev->path, &st) == 0) {
+		dev->path_dev = st.st_dev;
+		dev->path_ino = st.st_ino;
+	}
 	if (listen(lfd, 1) != 0) {
 		err = -errno;
 		fuse_log(FUSE_LOG_ERR, "vhost-user: cannot listen on %s: %s\n", dev->path,
@@ -1705,7 +1728,7 @@ static int vu_bind(struct vu_dev *dev)
 	return 0;
 
 out_unlink:
-	unlink(dev->path);
+	vu_unlink_own(dev);
 out_close:
 	close(lfd);
 	return err;
@@ -1756,8 +1779,7 @@ static int vu_accept(struct vu_dev *dev)
 	close(dev->lfd);
 	dev->lfd = -1;
 	/* One VMM per daemon: nobody else may connect. */
-	if (dev->path)
-		unlink(dev->path);
+	vu_unlink_own(dev);
 	dev->sock = sock;
 	dev->se->master.fd = sock;
 	return 0;
@@ -1792,8 +1814,7 @@ static void vhost_user_unmount(struct fuse_session *se)
 	if (dev && dev->lfd >= 0) {
 		close(dev->lfd);
 		dev->lfd = -1;
-		if (dev->path)
-			unlink(dev->path);
+		vu_unlink_own(dev);
 		se->master.fd = -1;
 	}
 	if (!dev || dev->sock < 0)

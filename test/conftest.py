@@ -303,19 +303,25 @@ def subreaper():
 
 
 def find_daemon(argv):
-    """Pids of the processes whose command line is exactly argv."""
+    """Pids of the daemons whose command line is exactly argv, as a user
+    sees them: a sandboxed passthrough_dax is a monitor and its server, a
+    child with the same command line (which dies with the monitor), and
+    only the monitor counts."""
     want = ("\0".join(str(a) for a in argv) + "\0").encode()
-    found = []
+    found = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if f.read() == want:
-                    found.append(int(pid))
-        except OSError:
+                if f.read() != want:
+                    continue
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            found[int(pid)] = ppid
+        except (OSError, ValueError, IndexError):
             pass
-    return found
+    return [pid for pid, ppid in found.items() if ppid not in found]
 
 
 def wait_child_exit(pid, timeout=10.0):
