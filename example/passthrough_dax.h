@@ -320,6 +320,7 @@ enum pd_transport sandbox_transport(struct fuse_session *se, const char *mountpo
 uint64_t sandbox_caps(const struct pd_sandbox *sb, bool file_handles);
 int sandbox_enter(struct pd_fs *fs, struct fuse_session *se, struct pd_sandbox *sb,
 		  const char *mountpoint, int *status);
+void confinement_begun(void);
 int seccomp_start(enum pd_seccomp_mode mode, bool may_unmount, const char *refuse);
 bool seccomp_available(void);
 

@@ -29,6 +29,7 @@
 #include "passthrough_dax.h"
 
 #include <fuse_kernel.h>
+#include <linux/fs.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -169,6 +170,7 @@ static int add_narrow_rules(scmp_filter_ctx ctx, bool may_unmount, const char *r
 	static const unsigned long ioctls[] = {
 		FUSE_DEV_IOC_CLONE, FUSE_DEV_IOC_BACKING_OPEN, FUSE_DEV_IOC_BACKING_CLOSE,
 		TCGETS,	/* isatty() when stdio picks a buffering */
+		FS_IOC_GETFLAGS,	/* append-only or immutable, before a clip (pd_extent.c) */
 	};
 	static const int prctls[] = { PR_SET_NAME, PR_GET_NAME };
 	int err = 0;
@@ -226,6 +228,7 @@ int seccomp_start(enum pd_seccomp_mode mode, bool may_unmount, const char *refus
 			return -1;
 		}
 	}
+	confinement_begun();	/* before the first thread starts under the filter */
 	ctx = seccomp_init(deny);
 	if (!ctx) {
 		fprintf(stderr, "passthrough_dax: seccomp: cannot make a filter\n");

@@ -144,6 +144,12 @@ static void *watch_thread(void *arg)
 	struct watch_run *r = arg;
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
 
+	/*
+	 * Named, so `top -H` (and the tests) can tell it from the workers; by
+	 * itself, since naming another thread goes through /proc by path,
+	 * which a sandboxed server does not have.
+	 */
+	pthread_setname_np(pthread_self(), "pd-host-watch");
 	for (;;) {
 		struct pollfd p[2] = { { .fd = r->ifd, .events = POLLIN },
 				       { .fd = r->stop_fd, .events = POLLIN } };
@@ -203,9 +209,6 @@ static int watch_start_locked(struct pd_fs *fs, struct pd_watch *w)
 	err = r->ifd == -1 || r->stop_fd == -1 ? -errno : 0;
 	if (!err)
 		err = -pthread_create(&w->thread, NULL, watch_thread, r);
-	/* Named, so `top -H` (and the tests) can tell it from the workers. */
-	if (!err)
-		pthread_setname_np(w->thread, "pd-host-watch");
 	if (err) {
 		if (r->ifd >= 0)
 			close(r->ifd);

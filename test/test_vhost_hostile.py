@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 import fusewire
+from conftest import assert_no_seccomp_refusal, serving_pid, with_pd_args
 from vmm.frontend import (F_PROTOCOL_FEATURES, F_VERSION_1, FLAG_NEED_REPLY,
                           FLAG_VERSION, GET_FEATURES, GET_MAX_MEM_SLOTS,
                           GET_PROTOCOL_FEATURES, GET_QUEUE_NUM, GET_SHMEM_CONFIG,
@@ -98,24 +99,42 @@ class Daemon:
             argv += ["-o", f"vhost_user_socket={self.sock}", "vhost-user"]
         else:
             argv.append(f"vhost-user:{self.sock}")
+        argv = with_pd_args(argv)
         self.argv = argv
         self.env = dict(os.environ, **SANITIZER_ENV, **(env or {}))
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=self.env)
-        self.pid = self.proc.pid
         wait_for(lambda: self.sock.exists() or self.proc.poll() is not None, 20,
                  "the daemon to listen")
         assert self.proc.poll() is None, f"{argv} exited:\n{self.text()}"
+
+    @property
+    def pid(self):
+        """The serving process: the daemon itself, or under a sandbox (the
+        default of vhost-user as root) the monitor's one child."""
+        return serving_pid(self.proc.pid)
 
     def text(self):
         self.log.flush()
         return self.log_path.read_text(errors="replace")
 
     def counts(self):
-        """(descriptors, threads) of the daemon now."""
-        return (len(os.listdir(f"/proc/{self.pid}/fd")),
-                len(os.listdir(f"/proc/{self.pid}/task")))
+        """(descriptors, threads) of the daemon now, leaving out the watcher
+        of host changes (pd_watch.c): the first DAX mapping starts it, with
+        its inotify and stop eventfd, and it lives as long as the process."""
+        pid = self.pid
+        fds, threads = len(os.listdir(f"/proc/{pid}/fd")), 0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                comm = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            except OSError:
+                continue
+            if comm == "pd-host-watch":
+                fds -= 2
+            else:
+                threads += 1
+        return (fds, threads)
 
     def cpu_seconds(self):
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -131,6 +150,7 @@ class Daemon:
         rc = self.wait(timeout)
         log = self.text()
         assert "AddressSanitizer" not in log and "runtime error" not in log, log
+        assert_no_seccomp_refusal(self.argv, log)
         assert rc == 0, f"exit status {rc}:\n{log}"
 
     def kill(self):
