@@ -1342,6 +1342,26 @@ static void pd_statfs(fuse_req_t req, fuse_ino_t ino)
 	inode_put_fd(fs, in);
 }
 
+/* syncfs(2) needs a descriptor that is not O_PATH: open ino for that. */
+static void pd_syncfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct pd_fs *fs = pd_fs(req);
+	struct pd_inode *in;
+	int err, fd;
+
+	in = inode_get_fd(fs, ino, &err);
+	if (!in) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	fd = openat(AT_FDCWD, fd_path(fs, in->fd).s, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	err = fd == -1 || syncfs(fd) == -1 ? errno : 0;
+	if (fd != -1)
+		close(fd);
+	inode_put_fd(fs, in);
+	fuse_reply_err(req, err);
+}
+
 static void pd_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct pd_fs *fs = pd_fs(req);
@@ -2136,4 +2156,5 @@ const struct fuse_lowlevel_ops pd_ops = {
 	.flock = pd_flock,
 	.setupmapping = pd_setupmapping,
 	.removemapping = pd_removemapping,
+	.syncfs = pd_syncfs,
 };

@@ -51,7 +51,7 @@ static const char *const allowed[] = {
 	"getdents64", "getdents", "readlinkat", "mkdirat", "mknodat", "symlinkat",
 	"linkat", "unlinkat", "renameat", "renameat2", "fchmod", "fchmodat", "fchmodat2",
 	"fchown", "fchownat", "utimensat", "faccessat", "faccessat2", "ftruncate",
-	"fallocate", "fsync", "fdatasync", "flock", "fchdir", "umask",
+	"fallocate", "fsync", "fdatasync", "syncfs", "flock", "fchdir", "umask",
 	"getxattr", "lgetxattr", "fgetxattr", "setxattr", "lsetxattr", "fsetxattr",
 	"listxattr", "llistxattr", "flistxattr", "removexattr", "lremovexattr",
 	"fremovexattr", "getxattrat", "setxattrat", "listxattrat", "removexattrat",

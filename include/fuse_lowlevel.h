@@ -240,6 +240,15 @@ struct fuse_lowlevel_ops {
 	 */
 	void (*removemapping)(fuse_req_t req, const struct fuse_dax_range *ranges,
 			      unsigned int count);
+
+	/**
+	 * Write out every change on the file system that holds ino (the
+	 * client's syncfs(2) or sync(1); Linux sends it for virtio-fs only).
+	 * A fusedax addition: without it the request is answered ENOSYS and
+	 * the client stops asking. Answer with fuse_reply_err(req, 0) or an
+	 * errno.
+	 */
+	void (*syncfs)(fuse_req_t req, fuse_ino_t ino);
 };
 
 /* ------------------------------------------------------------------------

@@ -612,9 +612,12 @@ void do_statx(fuse_req_t req, const struct wire_req *w)
 
 void do_syncfs(fuse_req_t req, const struct wire_req *w)
 {
-	/* libfuse's low-level API has no syncfs member. */
-	(void)w;
-	fuse_reply_err(req, ENOSYS);
+	/* libfuse's low-level API has no syncfs member; fusedax's comes last. */
+	if (!ops(req)->syncfs) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	ops(req)->syncfs(req, w->in.nodeid);
 }
 
 void do_bmap(fuse_req_t req, const struct wire_req *w)
