@@ -133,6 +133,7 @@ struct pd_fs {
 	bool allow_direct_io;	/* pass the client's O_DIRECT to the host */
 	bool killpriv_v2;	/* offer to clear set-user-ID bits ourselves */
 	bool switch_creds;	/* running as root: act as each caller */
+	bool guest_callers;	/* vhost-user: callers' pids are a guest's */
 	double timeout;		/* entry and attribute validity, seconds */
 	int proc_fd;		/* /proc/self/fd, to reopen O_PATH descriptors */
 

@@ -183,13 +183,19 @@ static int parse_groups(const char *text, size_t len, gid_t *groups)
  * has none either. Any other failure fails the request: acting without the
  * caller's groups could deny (or, through a group with fewer rights than
  * "other", grant) what the caller's own system call would not.
+ *
+ * Under vhost-user the caller is a guest process: its pid names nothing on
+ * this host (/proc/PID/status would give the groups of whichever host
+ * process has that number) and the guest sends no groups, so guest callers
+ * act with their uid and gid alone, as under QEMU's virtiofsd.
  */
-static int caller_groups(struct pd_thread_creds *tc, pid_t pid, gid_t *groups)
+static int caller_groups(const struct pd_fs *fs, struct pd_thread_creds *tc, pid_t pid,
+			 gid_t *groups)
 {
 	char text[8192];
 	ssize_t len;
 
-	if (pid <= 0)
+	if (pid <= 0 || fs->guest_callers)
 		return 0;
 	len = status_read(tc, pid, text, sizeof(text));
 	if (len == -ENOENT || len == -ESRCH)
@@ -302,7 +308,7 @@ int creds_enter(fuse_req_t req)
 		return -ENOMEM;
 	want.uid = ctx->uid;
 	want.gid = ctx->gid;
-	want.ngroups = caller_groups(tc, ctx->pid, want.groups);
+	want.ngroups = caller_groups(fs, tc, ctx->pid, want.groups);
 	if (want.ngroups < 0) {
 		err = want.ngroups;
 		fuse_log(FUSE_LOG_ERR, "passthrough_dax: cannot read the groups of pid %d: %s\n",

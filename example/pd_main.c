@@ -382,6 +382,9 @@ int main(int argc, char *argv[])
 		goto out_args;
 
 	fs.switch_creds = geteuid() == 0;
+	/* Every vhost-user spelling ends with this mount point (lib/cmdline.c). */
+	fs.guest_callers = strcmp(opts.mountpoint, "vhost-user") == 0 ||
+			   strncmp(opts.mountpoint, "vhost-user:", 11) == 0;
 	/* The client already applied the caller's umask; apply none again. */
 	umask(0);
 	raise_fd_limit();
