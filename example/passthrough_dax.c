@@ -53,6 +53,8 @@
  */
 #include "passthrough_dax.h"
 
+#include <sys/vfs.h>
+
 /* ------------------------------------------------------------------------
  * Entries and attributes
  */
@@ -90,7 +92,7 @@ static uint32_t pd_attr_flags(const struct pd_fs *fs, const struct pd_inode *in,
 	if (fs->dax == DAX_AUTO && fs->window &&
 	    (uint64_t)st->st_size <= fuse_dax_window_size(fs->window) / 4)
 		return FUSE_ATTR_DAX_FLAG;
-	if (getxattr(fd_path(in->fd).s, "user.dax", NULL, 0) < 0)
+	if (getxattr(fd_path(fs, in->fd).s, "user.dax", NULL, 0) < 0)
 		return 0;
 	return FUSE_ATTR_DAX_FLAG;
 }
@@ -104,13 +106,19 @@ static uint32_t attr_flags_as_daemon(struct pd_fs *fs, const struct pd_inode *in
 	return pd_attr_flags(fs, in, st);
 }
 
+/*
+ * The entry of LOOKUP, CREATE, LINK, MKNOD and READDIRPLUS. Its size is
+ * news to the client, so the window follows it first (extent_report_size()).
+ */
 static void fill_entry(struct pd_fs *fs, struct pd_inode *in, const struct stat *st,
 		       struct fuse_entry_param *e)
 {
+	extent_report_size(fs, in, (uint64_t)st->st_size);
 	memset(e, 0, sizeof(*e));
 	e->ino = in->nodeid;
 	e->generation = 0;	/* node ids are never reused within a mount */
 	e->attr = *st;
+	idmap_stat(fs, &e->attr);
 	e->attr_timeout = pd_timeout(fs);
 	e->entry_timeout = pd_timeout(fs);
 	e->attr_flags = pd_attr_flags(fs, in, st);
@@ -133,7 +141,9 @@ static int do_lookup(struct pd_fs *fs, struct pd_inode *parent, const char *name
 	} else {
 		if (strchr(name, '/'))
 			return -EINVAL;
-		fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		fd = inode_open_child(fs, parent, name);
+		if (fd < 0)
+			return fd;
 	}
 	if (fd == -1)
 		return -errno;
@@ -146,7 +156,7 @@ static int do_lookup(struct pd_fs *fs, struct pd_inode *parent, const char *name
 	if (err)
 		return err;
 	fill_entry(fs, in, &st, e);
-	inode_fd_drop(fs, in);
+	inode_put_fd(fs, in);
 	return 0;
 }
 
@@ -174,9 +184,12 @@ static void reply_entry(fuse_req_t req, struct pd_fs *fs, const struct fuse_entr
  * Count a kernel reference to the file open on fd (an I/O descriptor, e.g.
  * from create or O_TMPFILE) and fill its entry. Going through the open file
  * rather than looking the name up again cannot pick up a different file
- * that took the name meanwhile, and works for unnamed files.
+ * that took the name meanwhile, and works for unnamed files. With held,
+ * the inode is left to the caller as from inode_get_fd() (since this runs
+ * as the caller, who could not open it by handle later).
  */
-static int inode_from_open_fd(struct pd_fs *fs, int fd, struct fuse_entry_param *e)
+static int inode_from_open_fd(struct pd_fs *fs, int fd, struct fuse_entry_param *e,
+			      struct pd_inode **held)
 {
 	struct pd_inode *in;
 	struct stat st;
@@ -194,7 +207,10 @@ static int inode_from_open_fd(struct pd_fs *fs, int fd, struct fuse_entry_param 
 	if (err)
 		return err;
 	fill_entry(fs, in, &st, e);
-	inode_fd_drop(fs, in);
+	if (held)
+		*held = in;
+	else
+		inode_put_fd(fs, in);
 	return 0;
 }
 
@@ -265,7 +281,9 @@ static void pd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	/* Reading attributes needs no permission: no credential switch. */
 	err = handle_check(fs, fi, ino);
 	if (!err)
-		err = inode_stat(in, &st);
+		err = inode_attr(fs, in, &st);
+	if (!err)
+		extent_report_size(fs, in, (uint64_t)st.st_size);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
@@ -291,8 +309,11 @@ static void pd_statx(fuse_req_t req, fuse_ino_t ino, int flags, int mask,
 		fuse_reply_err(req, EBADF);
 	else if (statx(in->fd, "", at_flags, (unsigned int)mask, &stx) == -1)
 		fuse_reply_err(req, errno);
-	else
-		fuse_reply_statx(req, 0, &stx, pd_timeout(fs));
+	else {
+		if (stx.stx_mask & STATX_SIZE)
+			extent_report_size(fs, in, stx.stx_size);
+		fuse_reply_statx(req, 0, idmap_statx(fs, &stx), pd_timeout(fs));
+	}
 	inode_put_fd(fs, in);
 }
 
@@ -337,6 +358,8 @@ static int do_setattr(struct pd_fs *fs, struct pd_inode *in, const struct stat *
 		uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
 		gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
 
+		if (!idmap_chown(fs, &uid, &gid))
+			return -EINVAL;	/* as chown(2) outside a user namespace's map */
 		if (fchownat(in->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1)
 			return -errno;
 	}
@@ -415,7 +438,9 @@ static void pd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		err = kill_suidgid(fs, in);
 	}
 	if (!err)
-		err = inode_stat(in, &st);
+		err = inode_attr(fs, in, &st);
+	if (!err)
+		extent_report_size(fs, in, (uint64_t)st.st_size);
 	if (h)
 		handle_put(fs, h);
 out_put:
@@ -637,10 +662,56 @@ static int host_open_flags(const struct pd_fs *fs, int flags)
 	return flags;
 }
 
+/* A file passed through never uses the client's cache of our data. */
 static void set_cache_flags(const struct pd_fs *fs, struct fuse_file_info *fi)
 {
-	fi->direct_io = fs->cache == CACHE_NEVER || fs->cache == CACHE_METADATA;
-	fi->keep_cache = fs->cache == CACHE_ALWAYS;
+	fi->direct_io = !fi->backing_id &&
+			(fs->cache == CACHE_NEVER || fs->cache == CACHE_METADATA);
+	fi->keep_cache = !fi->backing_id && fs->cache == CACHE_ALWAYS;
+}
+
+/*
+ * -o passthrough: the client reads, writes and maps an open regular file
+ * straight from a backing file we register on the connection, with no
+ * READ or WRITE to us. The kernel wants every open of an inode on the same
+ * backing file, so the inode keeps one while any of its files is open; the
+ * last release drops it. Where the kernel refuses, fuse_passthrough_open()
+ * says why and we serve the file ourselves (backing_id -1 remembers that
+ * until the inode's files are all closed, so every open agrees).
+ */
+static void passthrough_attach(fuse_req_t req, struct pd_fs *fs, struct pd_inode *in, int fd,
+			       struct fuse_file_info *fi)
+{
+	if (!fs->passthrough || in->type != S_IFREG)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	in->file_opens++;
+	if (in->backing_id == 0) {
+		in->backing_id = fuse_passthrough_open(req, fd);
+		if (in->backing_id == 0)
+			in->backing_id = -1;
+	}
+	fi->backing_id = in->backing_id > 0 ? in->backing_id : 0;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* The other end of passthrough_attach(), at release of a file of ino. */
+static void passthrough_detach(fuse_req_t req, struct pd_fs *fs, fuse_ino_t ino)
+{
+	struct pd_inode *in;
+	int id = 0;
+
+	if (!fs->passthrough || !(in = inode_get(fs, ino)))
+		return;
+	pthread_mutex_lock(&fs->lock);
+	if (in->type == S_IFREG && in->file_opens > 0 && --in->file_opens == 0) {
+		id = in->backing_id;
+		in->backing_id = 0;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	inode_put(fs, in);
+	if (id > 0)
+		fuse_passthrough_close(req, id);
 }
 
 static void pd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -681,6 +752,8 @@ static void pd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	creds_restore(fs);
 	if (fd >= 0)
 		err = handle_new(fs, ino, fd, NULL, &fi->fh);
+	if (fd >= 0 && !err)
+		passthrough_attach(req, fs, in, fd, fi);
 out_put:
 	inode_put_fd(fs, in);
 	if (fd < 0 || err) {
@@ -688,8 +761,10 @@ out_put:
 		return;
 	}
 	set_cache_flags(fs, fi);
-	if (fuse_reply_open(req, fi) != 0)	/* interrupted: no RELEASE will come */
+	if (fuse_reply_open(req, fi) != 0) {	/* interrupted: no RELEASE will come */
 		handle_release(fs, fi->fh, ino, HANDLE_FILE);
+		passthrough_detach(req, fs, ino);
+	}
 }
 
 /*
@@ -762,9 +837,15 @@ static void reply_created(fuse_req_t req, struct pd_fs *fs, int err, int fd,
 	if (err && fd >= 0)
 		close(fd);
 	if (!err) {
+		struct pd_inode *in;
+
 		err = handle_new(fs, e->ino, fd, NULL, &fi->fh);
 		if (err)
 			entry_unref(fs, e->ino);
+		else if ((in = inode_get(fs, e->ino))) {
+			passthrough_attach(req, fs, in, fd, fi);
+			inode_put(fs, in);
+		}
 	}
 	if (err) {
 		fuse_reply_err(req, -err);
@@ -773,6 +854,7 @@ static void reply_created(fuse_req_t req, struct pd_fs *fs, int err, int fd,
 	set_cache_flags(fs, fi);
 	if (fuse_reply_create(req, e, fi) != 0) {
 		handle_release(fs, fi->fh, e->ino, HANDLE_FILE);
+		passthrough_detach(req, fs, e->ino);
 		entry_unref(fs, e->ino);
 	}
 }
@@ -795,16 +877,16 @@ static void pd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (err)
 		goto out_put;
 	fd = create_open(fs, dir, name, flags, mode);
-	err = fd < 0 ? fd : inode_from_open_fd(fs, fd, &e);
-	if (!err && (flags & O_TRUNC)) {
-		in = inode_get(fs, e.ino);
-		err = inode_fd_hold(fs, in);
-		if (!err) {
+	err = fd < 0 ? fd : inode_from_open_fd(fs, fd, &e, &in);
+	if (!err) {
+		if (flags & O_TRUNC) {
 			err = truncate_ordered(fs, in, (flags & O_ACCMODE) == O_RDONLY ? -1 : fd, 0);
 			if (!err)
-				err = inode_stat(in, &e.attr);
-			inode_fd_drop(fs, in);
+				err = inode_attr(fs, in, &e.attr);
+			if (!err)
+				extent_report_size(fs, in, (uint64_t)e.attr.st_size);
 		}
+		inode_fd_drop(fs, in);
 		inode_unref(fs, in, err ? 1 : 0, 1);
 	}
 	creds_restore(fs);
@@ -832,7 +914,7 @@ static void pd_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
 	if (err)
 		goto out_put;
 	fd = openat(dir->fd, ".", flags | O_TMPFILE | O_CLOEXEC, mode);
-	err = fd == -1 ? -errno : inode_from_open_fd(fs, fd, &e);
+	err = fd == -1 ? -errno : inode_from_open_fd(fs, fd, &e, NULL);
 	creds_restore(fs);
 out_put:
 	inode_put_fd(fs, dir);
@@ -874,9 +956,11 @@ out_put:
 
 /*
  * Does writing size bytes at off through h grow the file? An O_APPEND
- * descriptor always writes at the end, so it always may.
+ * descriptor always writes at the end, so it always may. If not,
+ * *file_size is the file's size.
  */
-static bool write_extends(const struct pd_handle *h, off_t off, size_t size)
+static bool write_extends(const struct pd_handle *h, off_t off, size_t size,
+			  uint64_t *file_size)
 {
 	struct stat st;
 
@@ -884,6 +968,7 @@ static bool write_extends(const struct pd_handle *h, off_t off, size_t size)
 		return true;
 	if (fstat(h->fd, &st) == -1)
 		return true;	/* when in doubt, take the safe path */
+	*file_size = (uint64_t)st.st_size;
 	return (uint64_t)off + size > (uint64_t)st.st_size;
 }
 
@@ -893,6 +978,9 @@ static bool write_extends(const struct pd_handle *h, off_t off, size_t size)
  * FUSE_WRITE_KILL_SUIDGID asks. A write inside the file holds the lock
  * shared; an extending write is an extent change (the window must be
  * re-validated to show the new end).
+ * A write inside the file may still end beyond the size the client knows
+ * (another host process made the file longer), and the client takes the
+ * end of its write as the new size: the window follows the file first.
  */
 static void pd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf,
 			 off_t off, struct fuse_file_info *fi)
@@ -901,6 +989,7 @@ static void pd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	struct pd_inode *in = inode_get(fs, ino);
 	struct fuse_bufvec out_buf = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
 	struct pd_handle *h;
+	uint64_t file_size = 0;
 	struct stat st;
 	bool extending;
 	ssize_t res;
@@ -937,16 +1026,18 @@ static void pd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	}
 	pthread_rwlock_rdlock(&in->extent_lock);
 	/* Without a window an extending write has nothing to re-validate. */
-	extending = fs->window && write_extends(h, off, out_buf.buf[0].size);
+	extending = fs->window && write_extends(h, off, out_buf.buf[0].size, &file_size);
 	if (extending) {
 		pthread_rwlock_unlock(&in->extent_lock);
 		extent_change_begin(in);
 	}
 	res = fuse_buf_copy(&out_buf, in_buf, 0);
-	if (extending)
+	if (extending) {
 		extent_change_end(fs, in, fd);
-	else
+	} else {
+		extent_report_size_locked(fs, in, file_size);
 		pthread_rwlock_unlock(&in->extent_lock);
+	}
 	creds_restore(fs);
 out_handle:
 	handle_put(fs, h);
@@ -988,7 +1079,11 @@ static void pd_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
  */
 static void pd_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -handle_release(pd_fs(req), fi->fh, ino, HANDLE_FILE));
+	int err = handle_release(pd_fs(req), fi->fh, ino, HANDLE_FILE);
+
+	if (!err)
+		passthrough_detach(req, pd_fs(req), ino);
+	fuse_reply_err(req, -err);
 }
 
 /*
@@ -1298,9 +1393,9 @@ static void reply_xattr_value(fuse_req_t req, const struct pd_inode *in, const c
 		}
 	}
 	if (name)
-		len = getxattr(fd_path(in->fd).s, name, value, size);
+		len = getxattr(fd_path(pd_fs(req), in->fd).s, name, value, size);
 	else
-		len = listxattr(fd_path(in->fd).s, value, size);
+		len = listxattr(fd_path(pd_fs(req), in->fd).s, value, size);
 	if (len == -1)
 		fuse_reply_err(req, errno);
 	else if (size == 0)
@@ -1336,9 +1431,9 @@ static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const cha
 		reply_xattr_value(req, in, name, size);
 	} else {
 		if (op == 's')
-			err = setxattr(fd_path(in->fd).s, name, value, size, flags);
+			err = setxattr(fd_path(fs, in->fd).s, name, value, size, flags);
 		else
-			err = removexattr(fd_path(in->fd).s, name);
+			err = removexattr(fd_path(fs, in->fd).s, name);
 		fuse_reply_err(req, err == -1 ? errno : 0);
 	}
 	creds_restore(fs);
@@ -1380,7 +1475,9 @@ static void pd_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
  * multiples of the file system's block size (st_blksize is what the host
  * reports for it) and the range must end before the end of the file. The
  * mode must be collapse alone (Linux 6.x refuses any mix with
- * EOPNOTSUPP). 0 or the host's errno for the same mistake.
+ * EOPNOTSUPP). 0 or the host's errno for the same mistake. pd_fallocate()
+ * adds what the file itself says: append-only or immutable (EPERM), and a
+ * file system that refused a collapse of it before (EOPNOTSUPP).
  */
 static int check_collapse(const struct stat *st, off_t offset, off_t length, int mode)
 {
@@ -1438,10 +1535,23 @@ static void pd_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	if (mode & FALLOC_FL_COLLAPSE_RANGE) {
 		err = fstat(fd, &st) == -1 ? -errno : check_collapse(&st, offset, length, mode);
 		if (!err)
+			err = extent_flags_allow_shrink(fd);
+		if (!err && in->collapse_refused)
+			err = -EOPNOTSUPP;
+		if (!err)
 			err = extent_clip(fs, in, (uint64_t)(st.st_size - length));
 	}
-	if (!err && fallocate(fd, mode, offset, length) == -1)
+	if (!err && fallocate(fd, mode, offset, length) == -1) {
 		err = -errno;
+		/*
+		 * A file system that cannot collapse says so only when asked
+		 * (tmpfs, btrfs, NFS; on ext4 it depends on the file): remember
+		 * it, so the next collapse of this file is refused before it
+		 * clips the window.
+		 */
+		if (err == -EOPNOTSUPP && mode == FALLOC_FL_COLLAPSE_RANGE)
+			in->collapse_refused = true;
+	}
 	extent_change_end(fs, in, fd);
 	creds_restore(fs);
 out_handle:
@@ -1830,10 +1940,11 @@ static void pd_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, ui
 			 * upgrade could only unmap pages that other guest processes
 			 * still map, and kill the VM (doc/vhost-user.md, "DAX
 			 * mapping changes"). The guest kernel still maps the pages
-			 * read-only until it asks for the upgrade.
+			 * read-only until it asks for the upgrade. Never for a
+			 * read-only export: a guest kernel could then store to it.
 			 */
 			fd = -1;
-			if (!writable && !fuse_dax_window_base(fs->window)) {
+			if (!writable && !fs->readonly && !fuse_dax_window_base(fs->window)) {
 				fd = inode_open(fs, in, O_RDWR);
 				if (fd >= 0)
 					prot = PROT_READ | PROT_WRITE;
@@ -1849,6 +1960,11 @@ static void pd_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, ui
 		err = fuse_dax_window_map(fs->window, moffset, len, fd, in->nodeid, foffset,
 					  prot);
 		pthread_rwlock_unlock(&in->extent_lock);
+	}
+	/* Another host process may change the file now: hear of it. */
+	if (!err && inode_fd_hold(fs, in) == 0) {
+		watch_inode(fs, in);
+		inode_fd_drop(fs, in);
 	}
 	if (h)
 		handle_put(fs, h);
@@ -1901,6 +2017,30 @@ static void want(struct fuse_conn_info *conn, uint64_t cap, const char *what)
 		fuse_log(FUSE_LOG_INFO, "passthrough_dax: the client does not offer %s\n", what);
 }
 
+/*
+ * -o passthrough at INIT. A file the client maps through the DAX window
+ * never reaches a backing file, so with DAX mappings passthrough stays off.
+ * A source on overlayfs or FUSE is itself stacked: allow one layer under
+ * the backing files (then nothing may be stacked over this mount).
+ */
+#define PD_OVERLAYFS_MAGIC 0x794c7630	/* statfs(2) f_type values */
+#define PD_FUSE_MAGIC 0x65735546
+
+static void want_passthrough(struct pd_fs *fs, struct fuse_conn_info *conn)
+{
+	struct statfs sfs;
+
+	if (conn->want_ext & FUSE_CAP_DAX_MAPPING) {
+		fuse_log(FUSE_LOG_INFO, "passthrough_dax: -o passthrough: the client maps "
+			 "files through the DAX window; passthrough off\n");
+		return;
+	}
+	want(conn, FUSE_CAP_PASSTHROUGH, "FUSE passthrough (-o passthrough)");
+	if (fstatfs(fs->root.fd, &sfs) == 0 &&
+	    (sfs.f_type == PD_OVERLAYFS_MAGIC || sfs.f_type == PD_FUSE_MAGIC))
+		conn->max_backing_stack_depth = FUSE_BACKING_STACKED_OVER;
+}
+
 static void pd_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct pd_fs *fs = userdata;
@@ -1928,10 +2068,14 @@ static void pd_init(void *userdata, struct fuse_conn_info *conn)
 		want(conn, FUSE_CAP_DAX_MAPPING, "DAX mappings");
 	if (dax_per_inode(fs))
 		want(conn, FUSE_CAP_DAX_INODE, "per-inode DAX");
+	if (fs->passthrough)
+		want_passthrough(fs, conn);
 	/* The user's -o max_write=, readdirplus=... have the last word. */
 	fuse_apply_conn_info_opts(fs->conn_opts, conn);
 	/* Opens must follow the cache mode the connection really has. */
 	fs->writeback = (conn->want_ext & FUSE_CAP_WRITEBACK_CACHE) != 0;
+	fs->passthrough = fs->passthrough && !fs->writeback &&
+			  (conn->want_ext & FUSE_CAP_PASSTHROUGH);
 }
 
 /*
@@ -1943,6 +2087,7 @@ static void pd_destroy(void *userdata)
 	struct pd_fs *fs = userdata;
 
 	lock_waiters_stop(fs);
+	watch_stop(fs);
 	if (fs->window)
 		fuse_dax_window_unmap_all(fs->window);
 }

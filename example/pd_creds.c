@@ -110,9 +110,16 @@ static struct pd_thread_creds *thread_creds(void)
  * process is gone the read fails with ESRCH, even if its pid was reused, and
  * we open the new process's file instead. So a cached descriptor can never
  * give another process's groups.
+ *
+ * Only a /dev/fuse client's pids are this host's. A guest's (vhost-user)
+ * name processes of the guest: reading the host process that happens to
+ * have that number would give a stranger's groups, so a guest's caller
+ * acts with its uid and gid only, as under virtiofsd. The host's /proc is
+ * kept open from start-up (host_proc), since a sandbox mounts its own.
  */
 
-static ssize_t status_read(struct pd_thread_creds *tc, pid_t pid, char *buf, size_t size)
+static ssize_t status_read(const struct pd_fs *fs, struct pd_thread_creds *tc, pid_t pid,
+			   char *buf, size_t size)
 {
 	char path[32];
 	unsigned int slot;
@@ -129,8 +136,8 @@ static ssize_t status_read(struct pd_thread_creds *tc, pid_t pid, char *buf, siz
 		tc->status[i].pid = 0;
 		break;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%d/status", (int)pid);
+	fd = openat(fs->host_proc, path, O_RDONLY | O_CLOEXEC);
 	if (fd == -1)
 		return -errno;
 	n = pread(fd, buf, size, 0);
@@ -183,11 +190,6 @@ static int parse_groups(const char *text, size_t len, gid_t *groups)
  * has none either. Any other failure fails the request: acting without the
  * caller's groups could deny (or, through a group with fewer rights than
  * "other", grant) what the caller's own system call would not.
- *
- * Under vhost-user the caller is a guest process: its pid names nothing on
- * this host (/proc/PID/status would give the groups of whichever host
- * process has that number) and the guest sends no groups, so guest callers
- * act with their uid and gid alone, as under QEMU's virtiofsd.
  */
 static int caller_groups(const struct pd_fs *fs, struct pd_thread_creds *tc, pid_t pid,
 			 gid_t *groups)
@@ -195,9 +197,9 @@ static int caller_groups(const struct pd_fs *fs, struct pd_thread_creds *tc, pid
 	char text[8192];
 	ssize_t len;
 
-	if (pid <= 0 || fs->guest_callers)
+	if (pid <= 0 || !fs->callers_on_host || fs->host_proc < 0)
 		return 0;
-	len = status_read(tc, pid, text, sizeof(text));
+	len = status_read(fs, tc, pid, text, sizeof(text));
 	if (len == -ENOENT || len == -ESRCH)
 		return 0;
 	if (len < 0)
@@ -284,6 +286,46 @@ void creds_daemon(struct pd_fs *fs)
 }
 
 /*
+ * One step on our own authority in the middle of acting as a caller (an
+ * inode's descriptor opened by file handle, which needs
+ * CAP_DAC_READ_SEARCH): creds_daemon() would leave the rest of the
+ * operation running as us, so the euid in effect comes back with
+ * creds_return(). Returns the euid to give back (0: nothing to give back).
+ */
+uid_t creds_borrow_daemon(struct pd_fs *fs)
+{
+	struct pd_thread_creds *tc;
+	uid_t euid;
+
+	if (!fs->switch_creds)
+		return 0;
+	tc = thread_creds();
+	if (tc && tc->root)
+		return 0;
+	euid = geteuid();
+	creds_daemon(fs);
+	return euid;
+}
+
+void creds_return(struct pd_fs *fs, uid_t euid)
+{
+	struct pd_thread_creds *tc;
+
+	if (!fs->switch_creds || euid == 0)
+		return;
+	if (sys_setresuid(euid) != 0) {
+		fuse_log(FUSE_LOG_ERR, "passthrough_dax: cannot act as uid %u again: %s\n",
+			 (unsigned)euid, strerror(errno));
+		abort();	/* our own invariant: never go on with the daemon's rights */
+	}
+	tc = thread_creds();
+	if (tc) {
+		tc->root = false;
+		tc->cur.uid = euid;
+	}
+}
+
+/*
  * The end of acting as the caller. Nothing is switched back: the next
  * operation switches only what it needs (see the top of this file).
  */
@@ -299,15 +341,23 @@ int creds_enter(fuse_req_t req)
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct pd_thread_creds *tc;
 	struct pd_ids want;
+	uint32_t uid, gid;
 	int err;
 
 	if (!fs->switch_creds)
 		return 0;
+	/* -o uid_map/gid_map: act as the host ids the caller's map to. */
+	if (!idmap_to_host(&fs->uid_map, ctx->uid, &uid) ||
+	    !idmap_to_host(&fs->gid_map, ctx->gid, &gid)) {
+		pd_log_counted(fs, &fs->unmapped, "a request",
+			       "its caller's uid or gid is outside -o uid_map/gid_map: refused (EPERM)");
+		return -EPERM;
+	}
 	tc = thread_creds();
 	if (!tc)
 		return -ENOMEM;
-	want.uid = ctx->uid;
-	want.gid = ctx->gid;
+	want.uid = uid;
+	want.gid = gid;
 	want.ngroups = caller_groups(fs, tc, ctx->pid, want.groups);
 	if (want.ngroups < 0) {
 		err = want.ngroups;
@@ -315,10 +365,11 @@ int creds_enter(fuse_req_t req)
 			 (int)ctx->pid, strerror(-err));
 		return err;
 	}
+	want.ngroups = idmap_groups(fs, want.groups, want.ngroups);
 	err = creds_switch(tc, &want);
 	if (err) {
 		fuse_log(FUSE_LOG_ERR, "passthrough_dax: cannot act as uid %u gid %u: %s\n",
-			 (unsigned)ctx->uid, (unsigned)ctx->gid, strerror(-err));
+			 (unsigned)uid, (unsigned)gid, strerror(-err));
 		creds_daemon(fs);
 	}
 	return err;

@@ -53,6 +53,41 @@ void handle_free(void *p)
 }
 
 /*
+ * An open file keeps its inode's descriptor open (pd_inode.c, "Inode
+ * descriptors"): a file unlinked while open cannot be opened by handle any
+ * more, and must still answer getattr and setattr.
+ */
+static int handle_hold_inode_fd(struct pd_fs *fs, fuse_ino_t nodeid)
+{
+	struct pd_inode *in = inode_get(fs, nodeid);
+	int err;
+
+	if (!in)
+		return -ESTALE;
+	err = inode_fd_hold(fs, in);
+	inode_put(fs, in);
+	return err;
+}
+
+static void handle_drop_inode_fd(struct pd_fs *fs, fuse_ino_t nodeid)
+{
+	struct pd_inode *in = inode_get(fs, nodeid);
+
+	/* None if a peer forgot the inode before it released the file. */
+	if (in) {
+		inode_fd_drop(fs, in);
+		inode_put(fs, in);
+	}
+}
+
+/* The last reference is gone: give the inode's descriptor back, and free. */
+static void handle_destroy(struct pd_fs *fs, struct pd_handle *h)
+{
+	handle_drop_inode_fd(fs, h->nodeid);
+	handle_free(h);
+}
+
+/*
  * Enter an open file (dir NULL, fd its descriptor) or directory (dir its
  * stream, fd = dirfd(dir->dp)) opened on inode nodeid, and return its id in
  * *fh. Takes ownership of fd and dir whatever happens: on failure they are
@@ -73,6 +108,9 @@ int handle_new(struct pd_fs *fs, fuse_ino_t nodeid, int fd, struct pd_dir *dir,
 		err = -errno;
 		goto out_free;
 	}
+	err = handle_hold_inode_fd(fs, nodeid);
+	if (err)
+		goto out_free;
 	h->nodeid = nodeid;
 	h->kind = dir ? HANDLE_DIR : HANDLE_FILE;
 	h->fd = fd;
@@ -82,6 +120,7 @@ int handle_new(struct pd_fs *fs, fuse_ino_t nodeid, int fd, struct pd_dir *dir,
 	h->id = fs->next_fh++;
 	if (!tsearch(h, &fs->handles, cmp_handle_id)) {
 		pthread_mutex_unlock(&fs->handle_lock);
+		handle_drop_inode_fd(fs, nodeid);
 		err = -ENOMEM;
 		goto out_free;
 	}
@@ -135,7 +174,7 @@ void handle_put(struct pd_fs *fs, struct pd_handle *h)
 	dead = --h->refs == 0;
 	pthread_mutex_unlock(&fs->handle_lock);
 	if (dead)
-		handle_free(h);
+		handle_destroy(fs, h);
 }
 
 /*
@@ -162,7 +201,7 @@ int handle_release(struct pd_fs *fs, uint64_t fh, fuse_ino_t nodeid,
 	dead = --h->refs == 0;
 	pthread_mutex_unlock(&fs->handle_lock);
 	if (dead)
-		handle_free(h);
+		handle_destroy(fs, h);
 	return 0;
 }
 

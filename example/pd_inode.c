@@ -1,8 +1,45 @@
 /*
  * passthrough_dax: the inode table (the host files the client knows, by
- * node id and by host identity) and small helpers over inode descriptors.
+ * node id and by host identity), how an inode gets its descriptor (kept for
+ * life, or opened on demand from a file handle), and small helpers over
+ * inode descriptors.
  */
 #include "passthrough_dax.h"
+
+/* ------------------------------------------------------------------------
+ * Running out
+ *
+ * When descriptors or memory run out, the request that needed one gets the
+ * errno and the daemon goes on. The log says so, but a directory of a
+ * million entries listed under too low a limit must not write a million
+ * lines: the first failure is logged, then every 1024th, with the count.
+ */
+
+void pd_log_counted(struct pd_fs *fs, atomic_ulong *count, const char *what,
+		    const char *why)
+{
+	unsigned long n = atomic_fetch_add(count, 1) + 1;
+
+	(void)fs;
+	if (n == 1 || n % 1024 == 0)
+		fuse_log(FUSE_LOG_ERR,
+			 "passthrough_dax: %s: %s (%lu such failures so far; each request "
+			 "got the error, the daemon goes on)\n", what, why, n);
+}
+
+void pd_log_exhausted(struct pd_fs *fs, const char *what, int err)
+{
+	char why[160];
+
+	snprintf(why, sizeof(why), "%s (see -o rlimit_nofile= and -o inode_file_handles=)",
+		 strerror(-err));
+	pd_log_counted(fs, &fs->exhausted, what, why);
+}
+
+static bool is_exhaustion(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOMEM;
+}
 
 /* ------------------------------------------------------------------------
  * The inode table
@@ -46,12 +83,15 @@ struct pd_inode *inode_get(struct pd_fs *fs, fuse_ino_t nodeid)
 	return in;
 }
 
+static void idle_remove(struct pd_fs *fs, struct pd_inode *in);
+
 /* Close and free an inode; a tdestroy() callback at the end of the program. */
 void inode_close(void *p)
 {
 	struct pd_inode *in = p;
 
-	close(in->fd);
+	if (in->fd >= 0)
+		close(in->fd);
 	pthread_rwlock_destroy(&in->extent_lock);
 	free(in);
 }
@@ -68,10 +108,22 @@ static void inode_free(struct pd_fs *fs, struct pd_inode *in)
 	/*
 	 * The client sends REMOVEMAPPING only on reclaim and eviction, and an
 	 * inode it forgot can have no mappings it still uses: drop ours, so the
-	 * window does not keep the host file open.
+	 * window does not keep the host file open, nor a watch of it.
 	 */
 	if (fs->window)
 		fuse_dax_window_unmap_inode(fs->window, in->nodeid);
+	watch_forget(fs, in);
+	if (in->handle) {
+		/*
+		 * No request uses it. An open file may still hold the descriptor
+		 * (a peer that forgets before it releases): it is closed anyway,
+		 * and that file's release finds no inode to give it back to.
+		 */
+		pthread_mutex_lock(&fs->fd_lock);
+		if (in->fd >= 0 && in->fd_holds == 0)
+			idle_remove(fs, in);
+		pthread_mutex_unlock(&fs->fd_lock);
+	}
 	inode_close(in);
 }
 
@@ -110,21 +162,241 @@ void inode_put(struct pd_fs *fs, struct pd_inode *in)
  * inode_put_fd()), and nowhere else. Take it with the daemon's own
  * credentials, before creds_enter(): a worker may still act as the last
  * caller it served (pd_creds.c), so whatever needs our privileges to get
- * the descriptor calls creds_daemon() first.
+ * the descriptor (opening by handle needs CAP_DAC_READ_SEARCH, which a
+ * thread acting as a caller does not have) calls creds_daemon() first.
+ *
+ * With -o inode_file_handles=never (the default) every inode keeps its
+ * O_PATH descriptor from lookup to forget: one descriptor per inode the
+ * client knows, so RLIMIT_NOFILE bounds how many files a client may know
+ * at once (`ls -l` of a directory bigger than that fails with EMFILE).
+ *
+ * With prefer or mandatory an inode keeps a file handle instead
+ * (name_to_handle_at, a few dozen bytes) and opens its descriptor with
+ * open_by_handle_at() when a request needs it. Descriptors nobody holds
+ * stay open in a cache of at most idle_max, oldest closed first, so a
+ * working set of files does not pay an open per request. Open files hold
+ * their inode's descriptor as long as they are open: a file unlinked while
+ * open can no longer be opened by handle (ext4 answers ESTALE), but must
+ * still answer getattr and setattr.
+ *
+ * prefer falls back to a descriptor for life, per file, where the host file
+ * system cannot make handles (/proc, some FUSE file systems) or the file
+ * has no name (O_TMPFILE, or unlinked before we saw it); mandatory refuses
+ * to look such files up (EOPNOTSUPP) and refuses to start where
+ * open_by_handle_at() is not allowed at all (not root, or inside a user
+ * namespace, where the kernel opens only directories by handle).
  */
+
+static struct pd_mount *mount_find_locked(struct pd_fs *fs, int mount_id)
+{
+	for (unsigned int i = 0; i < fs->mount_count; i++)
+		if (fs->mounts[i].mount_id == mount_id)
+			return &fs->mounts[i];
+	return NULL;
+}
+
+/*
+ * The descriptor of mount mount_id to open handles with, or -errno. Only a
+ * directory or a regular file is reopened (never a device or a fifo).
+ */
+static int mount_fd_locked(struct pd_fs *fs, int mount_id)
+{
+	struct pd_mount *m = mount_find_locked(fs, mount_id);
+	struct stat st;
+
+	if (!m)
+		return -ESTALE;
+	if (m->fd >= 0)
+		return m->fd;
+	if (fstat(m->path_fd, &st) == -1)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return -ESTALE;
+	m->fd = openat(fs->proc_fd, fd_name(m->path_fd).s,
+		       O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	return m->fd < 0 ? -errno : m->fd;
+}
+
+/* Know mount mount_id, through a duplicate of fd (a file on it). */
+static int mount_add(struct pd_fs *fs, int mount_id, int fd)
+{
+	struct pd_mount *grown;
+	int dup_fd, err = 0;
+
+	pthread_mutex_lock(&fs->fd_lock);
+	if (mount_find_locked(fs, mount_id))
+		goto out_unlock;
+	dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dup_fd < 0) {
+		err = -errno;
+		goto out_unlock;
+	}
+	grown = realloc(fs->mounts, (fs->mount_count + 1) * sizeof(*grown));
+	if (!grown) {
+		close(dup_fd);
+		err = -ENOMEM;
+		goto out_unlock;
+	}
+	fs->mounts = grown;
+	fs->mounts[fs->mount_count].mount_id = mount_id;
+	fs->mounts[fs->mount_count].path_fd = dup_fd;
+	fs->mounts[fs->mount_count].fd = -1;
+	fs->mount_count++;
+out_unlock:
+	pthread_mutex_unlock(&fs->fd_lock);
+	return err;
+}
+
+static void idle_remove(struct pd_fs *fs, struct pd_inode *in)
+{
+	if (in->idle_prev)
+		in->idle_prev->idle_next = in->idle_next;
+	else
+		fs->idle_newest = in->idle_next;
+	if (in->idle_next)
+		in->idle_next->idle_prev = in->idle_prev;
+	else
+		fs->idle_oldest = in->idle_prev;
+	in->idle_prev = in->idle_next = NULL;
+	fs->idle_count--;
+}
+
+static void idle_push(struct pd_fs *fs, struct pd_inode *in)
+{
+	in->idle_prev = NULL;
+	in->idle_next = fs->idle_newest;
+	if (fs->idle_newest)
+		fs->idle_newest->idle_prev = in;
+	else
+		fs->idle_oldest = in;
+	fs->idle_newest = in;
+	fs->idle_count++;
+}
+
+/*
+ * Take the oldest idle descriptors out of the cache until at most keep are
+ * left; returns one to close (the caller closes it outside the lock), or
+ * -1 when there is nothing more to take.
+ */
+static int idle_take_oldest_locked(struct pd_fs *fs, unsigned long keep)
+{
+	struct pd_inode *in = fs->idle_oldest;
+	int fd;
+
+	if (!in || fs->idle_count <= keep)
+		return -1;
+	idle_remove(fs, in);
+	fd = in->fd;
+	in->fd = -1;
+	return fd;
+}
+
+/* Close idle descriptors until at most keep are cached. */
+static void idle_trim(struct pd_fs *fs, unsigned long keep)
+{
+	int fd;
+
+	for (;;) {
+		pthread_mutex_lock(&fs->fd_lock);
+		fd = idle_take_oldest_locked(fs, keep);
+		pthread_mutex_unlock(&fs->fd_lock);
+		if (fd < 0)
+			return;
+		close(fd);
+	}
+}
+
+/* Give every idle cached descriptor back (we ran out): true if any was. */
+static bool idle_reclaim(struct pd_fs *fs)
+{
+	bool any;
+
+	pthread_mutex_lock(&fs->fd_lock);
+	any = fs->idle_count > 0;
+	pthread_mutex_unlock(&fs->fd_lock);
+	idle_trim(fs, 0);
+	return any;
+}
+
+/* open_by_handle_at() of in's handle: an O_PATH descriptor or -errno. */
+static int open_handle(struct pd_fs *fs, const struct pd_inode *in)
+{
+	uid_t euid = creds_borrow_daemon(fs);
+	int mfd, fd;
+
+	pthread_mutex_lock(&fs->fd_lock);
+	mfd = mount_fd_locked(fs, in->handle->mount_id);
+	/* The mount descriptor stays open until the file system ends. */
+	pthread_mutex_unlock(&fs->fd_lock);
+	if (mfd < 0) {
+		creds_return(fs, euid);
+		return mfd;
+	}
+	fd = open_by_handle_at(mfd, (struct file_handle *)&in->handle->fh, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	creds_return(fs, euid);
+	return fd;
+}
 
 /* 0, or why in has no descriptor now (a negative errno). */
 int inode_fd_hold(struct pd_fs *fs, struct pd_inode *in)
 {
-	(void)fs;
-	(void)in;
+	int fd;
+
+	if (!in->handle)
+		return 0;
+	pthread_mutex_lock(&fs->fd_lock);
+	if (in->fd >= 0) {
+		if (in->fd_holds++ == 0)
+			idle_remove(fs, in);
+		pthread_mutex_unlock(&fs->fd_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&fs->fd_lock);
+
+	fd = open_handle(fs, in);
+	if (is_exhaustion(fd) && idle_reclaim(fs))
+		fd = open_handle(fs, in);
+	if (fd < 0) {
+		if (is_exhaustion(fd)) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "inode %" PRIu64 ": open by file handle",
+				 in->nodeid);
+			pd_log_exhausted(fs, what, fd);
+		}
+		return fd;
+	}
+
+	pthread_mutex_lock(&fs->fd_lock);
+	if (in->fd >= 0) {
+		/* Another request opened it meanwhile: use theirs. */
+		if (in->fd_holds++ == 0)
+			idle_remove(fs, in);
+		pthread_mutex_unlock(&fs->fd_lock);
+		close(fd);
+		return 0;
+	}
+	in->fd = fd;
+	in->fd_holds = 1;
+	pthread_mutex_unlock(&fs->fd_lock);
 	return 0;
 }
 
 void inode_fd_drop(struct pd_fs *fs, struct pd_inode *in)
 {
-	(void)fs;
-	(void)in;
+	bool over;
+
+	if (!in->handle)
+		return;
+	pthread_mutex_lock(&fs->fd_lock);
+	if (--in->fd_holds == 0)
+		idle_push(fs, in);
+	over = fs->idle_count > fs->idle_max;
+	pthread_mutex_unlock(&fs->fd_lock);
+	if (over)
+		idle_trim(fs, fs->idle_max);
 }
 
 /*
@@ -154,9 +426,85 @@ void inode_put_fd(struct pd_fs *fs, struct pd_inode *in)
 }
 
 /*
+ * The file handle of the file behind fd, in a new allocation of
+ * extra + sizeof(struct pd_fhandle) + its bytes, the handle at offset extra;
+ * NULL with *err: -EOPNOTSUPP where the host file system makes none, or
+ * another negative errno.
+ */
+static void *handle_alloc(struct pd_fs *fs, int fd, size_t extra, int *err)
+{
+	union {
+		struct file_handle fh;
+		char space[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} h;
+	struct pd_fhandle *fh;
+	int mount_id;
+	char *mem;
+
+	h.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(fd, "", &h.fh, &mount_id, AT_EMPTY_PATH) == -1) {
+		*err = errno == EOVERFLOW || errno == ENOTSUP ? -EOPNOTSUPP : -errno;
+		return NULL;
+	}
+	*err = mount_add(fs, mount_id, fd);
+	if (*err)
+		return NULL;
+	mem = calloc(1, extra + sizeof(*fh) + h.fh.handle_bytes);
+	if (!mem) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	fh = (struct pd_fhandle *)(mem + extra);
+	fh->mount_id = mount_id;
+	memcpy(&fh->fh, &h.fh, sizeof(h.fh) + h.fh.handle_bytes);
+	return mem;
+}
+
+/*
+ * A new inode for the host file behind fd (whose stat is st), with a file
+ * handle if the mode asks for one and the file has one. NULL with *err.
+ */
+static struct pd_inode *inode_alloc(struct pd_fs *fs, int fd, const struct stat *st,
+				    int *err)
+{
+	struct pd_inode *in;
+	char what[64];
+
+	/*
+	 * An unnamed file (O_TMPFILE, or unlinked since) cannot be opened by
+	 * handle (ext4 answers ESTALE), and can be reached only through the
+	 * open file it came from: it keeps its descriptor, whatever the mode.
+	 */
+	if (fs->fhandles == FHANDLES_NEVER || (st->st_nlink == 0 && !S_ISDIR(st->st_mode))) {
+		in = calloc(1, sizeof(*in));
+		*err = in ? 0 : -ENOMEM;
+		return in;
+	}
+	in = handle_alloc(fs, fd, sizeof(*in), err);
+	if (in) {
+		in->handle = (struct pd_fhandle *)(in + 1);
+		return in;
+	}
+	if (*err == -EOPNOTSUPP && fs->fhandles == FHANDLES_MANDATORY) {
+		snprintf(what, sizeof(what), "host inode %lu on device %u:%u",
+			 (unsigned long)st->st_ino, major(st->st_dev), minor(st->st_dev));
+		pd_log_counted(fs, &fs->no_handle, what,
+			       "its file system makes no file handles, and "
+			       "-o inode_file_handles=mandatory: lookup refused");
+		return NULL;
+	}
+	if (*err != -EOPNOTSUPP)
+		return NULL;
+	/* prefer: this one keeps its descriptor. */
+	in = calloc(1, sizeof(*in));
+	*err = in ? 0 : -ENOMEM;
+	return in;
+}
+
+/*
  * Find or make the inode for the host file behind fd (O_PATH, whose stat is
- * st) and count one kernel reference to it; the inode comes with its
- * descriptor held (inode_fd_drop() when done). Takes ownership of fd: it is
+ * st) and count one kernel reference to it; the inode comes as from
+ * inode_get_fd() (inode_put_fd() when done). Takes ownership of fd: it is
  * kept, or closed if the inode already had a descriptor.
  */
 int inode_lookup_ref(struct pd_fs *fs, int fd, const struct stat *st,
@@ -165,11 +513,14 @@ int inode_lookup_ref(struct pd_fs *fs, int fd, const struct stat *st,
 	struct pd_inode key = { .dev = st->st_dev, .ino = st->st_ino };
 	struct pd_inode *in, *fresh;
 	void **found;
+	int err;
 
-	fresh = calloc(1, sizeof(*fresh));
+	fresh = inode_alloc(fs, fd, st, &err);
 	if (!fresh) {
+		if (err == -ENOMEM)
+			pd_log_exhausted(fs, "a new inode", err);
 		close(fd);
-		return -ENOMEM;
+		return err;
 	}
 	pthread_mutex_lock(&fs->lock);
 	found = tfind(&key, &fs->by_host_id, cmp_host_id);
@@ -185,8 +536,9 @@ int inode_lookup_ref(struct pd_fs *fs, int fd, const struct stat *st,
 		in->ino = st->st_ino;
 		in->type = st->st_mode & S_IFMT;
 		in->fd = fd;
+		in->fd_holds = 1;
 		fd = -1;
-		pthread_rwlock_init(&in->extent_lock, NULL);
+		extent_lock_init(&in->extent_lock);
 		if (!tsearch(in, &fs->by_nodeid, cmp_nodeid) ||
 		    !tsearch(in, &fs->by_host_id, cmp_host_id)) {
 			tdelete(in, &fs->by_nodeid, cmp_nodeid);
@@ -194,16 +546,102 @@ int inode_lookup_ref(struct pd_fs *fs, int fd, const struct stat *st,
 			pthread_rwlock_destroy(&in->extent_lock);
 			close(in->fd);
 			free(in);
+			pd_log_exhausted(fs, "a new inode", -ENOMEM);
 			return -ENOMEM;
 		}
 	}
 	in->nlookup++;
+	if (in != &fs->root)
+		in->users++;	/* the caller's use, as from inode_get() */
 	pthread_mutex_unlock(&fs->lock);
 	free(fresh);
+	if (fd >= 0 && in->handle) {
+		/* Known, with a handle: adopt fd if its descriptor was closed. */
+		pthread_mutex_lock(&fs->fd_lock);
+		if (in->fd < 0) {
+			in->fd = fd;
+			in->fd_holds = 1;
+			fd = -1;
+		} else if (in->fd_holds++ == 0) {
+			idle_remove(fs, in);
+		}
+		pthread_mutex_unlock(&fs->fd_lock);
+	}
 	if (fd >= 0)
 		close(fd);
 	*out = in;
 	return 0;
+}
+
+/*
+ * After the sandbox is in place (which decides whether the kernel lets us
+ * open by handle at all): make sure file handles work here, or fall back
+ * (prefer) or refuse to start (mandatory). 0 or -1 after printing why.
+ */
+int inode_handles_start(struct pd_fs *fs)
+{
+	union {
+		struct file_handle fh;
+		char space[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} h;
+	const char *why;
+	int mount_id, fd, err;
+
+	if (fs->fhandles == FHANDLES_NEVER)
+		return 0;
+	h.fh.handle_bytes = MAX_HANDLE_SZ;
+	why = "name_to_handle_at";
+	err = 0;
+	if (name_to_handle_at(fs->root.fd, "", &h.fh, &mount_id, AT_EMPTY_PATH) == -1)
+		err = -errno;
+	if (!err) {
+		why = "a mount descriptor";
+		err = mount_add(fs, mount_id, fs->root.fd);
+	}
+	if (!err) {
+		pthread_mutex_lock(&fs->fd_lock);
+		fd = mount_fd_locked(fs, mount_id);
+		pthread_mutex_unlock(&fs->fd_lock);
+		err = fd < 0 ? fd : 0;
+	}
+	if (!err) {
+		why = "open_by_handle_at";
+		fd = open_by_handle_at(fd, &h.fh, O_PATH | O_CLOEXEC);
+		if (fd < 0)
+			err = -errno;
+		else
+			close(fd);
+	}
+	if (!err)
+		return 0;
+	err = -err;
+	if (fs->fhandles == FHANDLES_PREFER) {
+		fuse_log(FUSE_LOG_INFO,
+			 "passthrough_dax: inode_file_handles=prefer: %s on the source: %s; "
+			 "every inode keeps a descriptor\n", why, strerror(err));
+		fs->fhandles = FHANDLES_NEVER;
+		return 0;
+	}
+	fuse_log(FUSE_LOG_ERR,
+		 "passthrough_dax: inode_file_handles=mandatory: %s on the source: %s%s\n",
+		 why, strerror(err),
+		 err == EPERM ? " (opening by handle needs CAP_DAC_READ_SEARCH outside any "
+				"user namespace: run as root, and not with -o modcaps=-dac_read_search)"
+			      : "");
+	return -1;
+}
+
+/* The end of the file system: close the mount descriptors. */
+void inode_handles_stop(struct pd_fs *fs)
+{
+	for (unsigned int i = 0; i < fs->mount_count; i++) {
+		close(fs->mounts[i].path_fd);
+		if (fs->mounts[i].fd >= 0)
+			close(fs->mounts[i].fd);
+	}
+	free(fs->mounts);
+	fs->mounts = NULL;
+	fs->mount_count = 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -220,11 +658,15 @@ struct fd_name fd_name(int fd)
 }
 
 
-struct fd_path fd_path(int fd)
+/*
+ * The path form: "/proc/self/fd/N", or just "N" inside a sandbox, whose
+ * working directory is that directory (there is no /proc in its tree).
+ */
+struct fd_path fd_path(const struct pd_fs *fs, int fd)
 {
 	struct fd_path p;
 
-	snprintf(p.s, sizeof(p.s), "/proc/self/fd/%d", fd);
+	snprintf(p.s, sizeof(p.s), "%s%d", fs->fd_dir, fd);
 	return p;
 }
 
@@ -234,6 +676,35 @@ int inode_stat(const struct pd_inode *in, struct stat *st)
 	if (fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1)
 		return -errno;
 	return 0;
+}
+
+/*
+ * An O_PATH descriptor of name in dir (the child a lookup finds), or
+ * -errno. Out of descriptors, idle cached ones are given back and the open
+ * tried once more; if it still fails, the failure is logged.
+ */
+int inode_open_child(struct pd_fs *fs, const struct pd_inode *dir, const char *name)
+{
+	int fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd == -1 && (errno == EMFILE || errno == ENFILE) && idle_reclaim(fs))
+		fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		fd = -errno;
+		if (is_exhaustion(fd))
+			pd_log_exhausted(fs, "lookup", fd);
+	}
+	return fd;
+}
+
+/* Attributes as the client sees them (owners through -o uid_map/gid_map). */
+int inode_attr(const struct pd_fs *fs, const struct pd_inode *in, struct stat *st)
+{
+	int err = inode_stat(in, st);
+
+	if (!err)
+		idmap_stat(fs, st);
+	return err;
 }
 
 /*
@@ -254,7 +725,14 @@ int inode_open(struct pd_fs *fs, const struct pd_inode *in, int flags)
 		return -EACCES;
 	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW);
 	fd = openat(fs->proc_fd, fd_name(in->fd).s, flags | O_CLOEXEC);
-	return fd == -1 ? -errno : fd;
+	if (fd == -1 && (errno == EMFILE || errno == ENFILE) && idle_reclaim(fs))
+		fd = openat(fs->proc_fd, fd_name(in->fd).s, flags | O_CLOEXEC);
+	if (fd == -1) {
+		fd = -errno;
+		if (is_exhaustion(fd))
+			pd_log_exhausted(fs, "open of a file for I/O", fd);
+	}
+	return fd;
 }
 
 bool name_is_component(const char *name)

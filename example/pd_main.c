@@ -34,6 +34,18 @@ static const struct fuse_opt pd_opt_spec[] = {
 	PD_OPT("no_killpriv_v2", killpriv_v2, 0),
 	PD_OPT("log_level=%s", log_level, 0),
 	PD_OPT("syslog", syslog, 1),
+	PD_OPT("inode_file_handles=%s", inode_file_handles, 0),
+	PD_OPT("inode_fd_cache=%s", inode_fd_cache, 0),
+	PD_OPT("sandbox=%s", sandbox, 0),
+	PD_OPT("seccomp=%s", seccomp, 0),
+	PD_OPT("modcaps=%s", modcaps, 0),
+	PD_OPT("rlimit_nofile=%s", rlimit_nofile, 0),
+	PD_OPT("uid_map=%s", uid_map, 0),
+	PD_OPT("gid_map=%s", gid_map, 0),
+	PD_OPT("readonly", readonly, 1),
+	PD_OPT("seccomp_refuse=%s", seccomp_refuse, 0),
+	PD_OPT("passthrough", passthrough, 1),
+	PD_OPT("no_passthrough", passthrough, 0),
 	FUSE_OPT_END
 };
 
@@ -61,12 +73,36 @@ static void usage(const char *prog)
 	       "    -o log_level=LEVEL     error (or err), warn, info (default), debug,\n"
 	       "                           trace or off\n"
 	       "    -o syslog              log to syslog instead of stderr\n"
+	       "    -o passthrough         the client reads, writes and maps open files\n"
+	       "                           straight from the host files (FUSE\n"
+	       "                           passthrough; /dev/fuse only, not with\n"
+	       "                           -o writeback or DAX mappings)\n"
 	       "    -o dax=MODE            never (default), always, inode or auto\n"
 	       "                           (inode: files with the user.dax xattr; auto:\n"
 	       "                           those and files up to a quarter of the window)\n"
 	       "    -o dax_window_size=N   DAX window size, K/M/G suffixes, a multiple\n"
 	       "                           of the page size (default 1G)\n"
-	       "    --thread-pool-size=N   at most N worker threads\n\n"
+	       "    --thread-pool-size=N   at most N worker threads\n"
+	       "    -o inode_file_handles=never|prefer|mandatory\n"
+	       "                           keep a file handle per inode and open\n"
+	       "                           descriptors on demand (default: never,\n"
+	       "                           one descriptor per known inode)\n"
+	       "    -o inode_fd_cache=N    with file handles: keep at most N unused\n"
+	       "                           descriptors open (default: 4096, at most a\n"
+	       "                           quarter of RLIMIT_NOFILE)\n\n"
+	       "Containment (see passthrough_dax(1)):\n"
+	       "    -o sandbox=MODE        namespace, chroot or none (default: namespace\n"
+	       "                           as root under vhost-user, else none)\n"
+	       "    -o seccomp=MODE        trap (default in a sandbox), kill, log or none\n"
+	       "    -o modcaps=LIST        capabilities to keep or drop too, e.g.\n"
+	       "                           +sys_admin:-mknod\n"
+	       "    -o rlimit_nofile=N     RLIMIT_NOFILE (default: up to 1000000;\n"
+	       "                           0: leave it as it is)\n"
+	       "    -o uid_map=:IN:OUT:N:  the client's uids IN.. are the host's OUT..\n"
+	       "    -o gid_map=:IN:OUT:N:  the same for gids\n"
+	       "    -o readonly            refuse every change to the source (EROFS)\n"
+	       "    -o seccomp_refuse=CALL[:CALL]  leave these calls out of the allow-list\n"
+	       "                           (to see what the seccomp mode does)\n\n"
 	       "Connection options (libfuse's): -o max_write=N, max_readahead=N,\n"
 	       "    max_background=N, congestion_threshold=N, readdirplus=yes|no|auto,\n"
 	       "    [no_]writeback_cache, [no_]async_dio, [no_]auto_inval_data,\n"
@@ -157,12 +193,44 @@ static int configure(struct pd_fs *fs, const struct pd_opts *o, uint64_t *window
 			return -1;
 		}
 	}
+	if (!o->inode_file_handles || strcmp(o->inode_file_handles, "never") == 0) {
+		fs->fhandles = FHANDLES_NEVER;
+	} else if (strcmp(o->inode_file_handles, "prefer") == 0) {
+		fs->fhandles = FHANDLES_PREFER;
+	} else if (strcmp(o->inode_file_handles, "mandatory") == 0) {
+		fs->fhandles = FHANDLES_MANDATORY;
+	} else {
+		fprintf(stderr,
+			"passthrough_dax: inode_file_handles=%s: expected never, prefer or mandatory\n",
+			o->inode_file_handles);
+		return -1;
+	}
+	if (o->inode_fd_cache) {
+		char *end;
+
+		errno = 0;
+		fs->idle_max = strtoul(o->inode_fd_cache, &end, 10);
+		if (errno || end == o->inode_fd_cache || *end != '\0' ||
+		    o->inode_fd_cache[0] == '-') {
+			fprintf(stderr,
+				"passthrough_dax: inode_fd_cache=%s: expected a number of descriptors\n",
+				o->inode_fd_cache);
+			return -1;
+		}
+	}
 	fs->writeback = o->writeback;
 	fs->xattr = o->xattr;
 	fs->flock = o->flock;
 	fs->posix_lock = o->posix_lock;
 	fs->allow_direct_io = o->allow_direct_io;
 	fs->killpriv_v2 = o->killpriv_v2;
+	/* The kernel turns passthrough off when the write-back cache is on. */
+	if (o->passthrough && o->writeback) {
+		fprintf(stderr, "passthrough_dax: -o passthrough and -o writeback exclude each "
+			"other (the kernel does not pass files through a write-back cache)\n");
+		return -1;
+	}
+	fs->passthrough = o->passthrough;
 	return 0;
 }
 
@@ -215,6 +283,87 @@ static int configure_log(const struct pd_opts *o, int debug)
 	return 0;
 }
 
+/* The containment options: mode names, capabilities, the descriptor limit. */
+static int configure_sandbox(struct pd_sandbox *sb, const struct pd_opts *o)
+{
+	static const char *const sandboxes[] = { NULL, "none", "chroot", "namespace" };
+	static const char *const seccomps[] = { NULL, "none", "log", "trap", "kill" };
+	unsigned int i;
+
+	if (o->sandbox) {
+		for (i = 1; i < 4 && strcmp(o->sandbox, sandboxes[i]) != 0; i++)
+			;
+		if (i == 4) {
+			fprintf(stderr, "passthrough_dax: sandbox=%s: expected namespace, chroot "
+				"or none\n", o->sandbox);
+			return -1;
+		}
+		sb->mode = (enum pd_sandbox_mode)i;
+	}
+	if (o->seccomp) {
+		for (i = 1; i < 5 && strcmp(o->seccomp, seccomps[i]) != 0; i++)
+			;
+		if (i == 5) {
+			fprintf(stderr, "passthrough_dax: seccomp=%s: expected trap, kill, log or "
+				"none\n", o->seccomp);
+			return -1;
+		}
+		sb->seccomp = (enum pd_seccomp_mode)i;
+	}
+	if (o->modcaps && sandbox_parse_modcaps(o->modcaps, &sb->caps_add, &sb->caps_drop) != 0)
+		return -1;
+	sb->rlimit_nofile = -1;
+	if (o->rlimit_nofile) {
+		char *end;
+
+		errno = 0;
+		sb->rlimit_nofile = strtoll(o->rlimit_nofile, &end, 10);
+		if (errno || end == o->rlimit_nofile || *end != '\0' || sb->rlimit_nofile < 0) {
+			fprintf(stderr, "passthrough_dax: rlimit_nofile=%s: expected a number of "
+				"descriptors (0: leave the limit as it is)\n", o->rlimit_nofile);
+			return -1;
+		}
+	}
+	sb->readonly = o->readonly;
+	return 0;
+}
+
+static int configure_ids(struct pd_fs *fs, const struct pd_opts *o)
+{
+	if (o->uid_map && idmap_parse("uid_map", o->uid_map, &fs->uid_map) != 0)
+		return -1;
+	if (o->gid_map && idmap_parse("gid_map", o->gid_map, &fs->gid_map) != 0)
+		return -1;
+	fs->readonly = o->readonly;
+	return 0;
+}
+
+/*
+ * Once the transport is known (after the mount): the sandbox is namespace
+ * under vhost-user as root, as virtiofsd's is; on /dev/fuse it is none, so
+ * the daemon stays the one process libfuse users expect (see
+ * passthrough_dax(1)). seccomp defaults to trap inside a sandbox. A
+ * sandbox has no /dev/fuse to clone descriptors from.
+ */
+static void settle_sandbox(struct pd_sandbox *sb, struct pd_fs *fs,
+			   struct fuse_session *se, struct fuse_cmdline_opts *opts)
+{
+	sb->transport = sandbox_transport(se, opts->mountpoint);
+	fs->callers_on_host = sb->transport != TRANSPORT_VHOST_USER;
+	if (sb->mode == SANDBOX_DEFAULT)
+		sb->mode = sb->transport == TRANSPORT_VHOST_USER && geteuid() == 0
+				   ? SANDBOX_NAMESPACE : SANDBOX_NONE;
+	if (sb->seccomp == SECCOMP_DEFAULT)
+		sb->seccomp = sb->mode != SANDBOX_NONE && seccomp_available() ? SECCOMP_TRAP
+									     : SECCOMP_NONE;
+	sb->caps_keep = sandbox_caps(sb, fs->fhandles != FHANDLES_NEVER);
+	if (sb->mode != SANDBOX_NONE && opts->clone_fd) {
+		fuse_log(FUSE_LOG_INFO, "passthrough_dax: clone_fd: no /dev/fuse inside the "
+			 "sandbox: the workers share one descriptor\n");
+		opts->clone_fd = 0;
+	}
+}
+
 /* Open the exported directory as the root inode. */
 static int open_source(struct pd_fs *fs, const char *source)
 {
@@ -244,7 +393,7 @@ static int open_source(struct pd_fs *fs, const char *source)
 	fs->root.type = S_IFDIR;
 	fs->root.fd = fd;
 	fs->root.nlookup = 2;	/* never reaches 0 */
-	pthread_rwlock_init(&fs->root.extent_lock, NULL);
+	extent_lock_init(&fs->root.extent_lock);
 	return 0;
 }
 
@@ -290,14 +439,23 @@ static int open_proc_fd(struct pd_fs *fs)
 	return 0;
 }
 
-/* Each known inode holds a descriptor: allow as many as the hard limit does. */
-static void raise_fd_limit(void)
+/*
+ * Unused descriptors of inodes with file handles stay open up to a bound:
+ * by default 4096, and never more than a quarter of the descriptors we
+ * may have, so the cache cannot be what makes a request fail.
+ */
+static void size_fd_cache(struct pd_fs *fs, bool asked)
 {
 	struct rlimit rl;
+	unsigned long quarter;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	if (asked)
+		return;
+	fs->idle_max = 4096;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		quarter = (unsigned long)rl.rlim_cur / 4;
+		if (quarter < fs->idle_max)
+			fs->idle_max = quarter;
 	}
 }
 
@@ -328,18 +486,22 @@ int main(int argc, char *argv[])
 	struct pd_opts o = { .flock = 1, .posix_lock = 1, .allow_direct_io = 1,
 			     .killpriv_v2 = 1 };
 	struct pd_virtiofsd v;
-	struct pd_fs fs = { .proc_fd = -1, .next_nodeid = FUSE_ROOT_ID + 1,
+	struct pd_fs fs = { .proc_fd = -1, .host_proc = -1, .next_nodeid = FUSE_ROOT_ID + 1,
 			    .next_fh = PD_FIRST_FH };
+	struct pd_sandbox sb = { .mode = SANDBOX_DEFAULT };
+	struct fuse_lowlevel_ops ro_ops;
 	struct fuse_session *se = NULL;
 	uint64_t window_size = 0;
 	int ret = 1, err;
 
 	pthread_mutex_init(&fs.lock, NULL);
 	pthread_mutex_init(&fs.handle_lock, NULL);
+	pthread_mutex_init(&fs.fd_lock, NULL);
 	pthread_mutex_init(&fs.waiter_lock, NULL);
 	pthread_cond_init(&fs.waiter_gone, NULL);
 	atomic_init(&fs.stopping, false);
 	fs.root.fd = -1;
+	fs.fd_dir = "/proc/self/fd/";
 	/* The vhost-user backend conventions: nothing else is looked at. */
 	if (pd_virtiofsd_capabilities(argc, argv))
 		return 0;
@@ -377,19 +539,30 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	if (configure(&fs, &o, &window_size) != 0 || configure_log(&o, opts.debug) != 0 ||
-	    open_source(&fs, o.source) != 0 ||
-	    check_mountpoint(opts.mountpoint) != 0)
+	    configure_sandbox(&sb, &o) != 0 || configure_ids(&fs, &o) != 0 ||
+	    open_source(&fs, o.source) != 0 || check_mountpoint(opts.mountpoint) != 0)
 		goto out_args;
+	sb.source = realpath(o.source, NULL);
+	if (!sb.source) {
+		fprintf(stderr, "passthrough_dax: source %s: %s\n", o.source, strerror(errno));
+		goto out_args;
+	}
 
 	fs.switch_creds = geteuid() == 0;
-	/* Every vhost-user spelling ends with this mount point (lib/cmdline.c). */
-	fs.guest_callers = strcmp(opts.mountpoint, "vhost-user") == 0 ||
-			   strncmp(opts.mountpoint, "vhost-user:", 11) == 0;
+	fs.host_proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs.host_proc == -1) {
+		fprintf(stderr, "passthrough_dax: /proc: %s\n", strerror(errno));
+		goto out_args;
+	}
 	/* The client already applied the caller's umask; apply none again. */
 	umask(0);
-	raise_fd_limit();
+	if (sandbox_set_rlimit(sb.rlimit_nofile) != 0)
+		goto out_args;
+	size_fd_cache(&fs, o.inode_fd_cache != NULL);
 
-	se = fuse_session_new(&args, &pd_ops, sizeof(pd_ops), &fs);
+	if (fs.readonly)
+		readonly_ops(&ro_ops);
+	se = fuse_session_new(&args, fs.readonly ? &ro_ops : &pd_ops, sizeof(pd_ops), &fs);
 	if (!se)
 		goto out_args;
 	/*
@@ -424,11 +597,27 @@ int main(int argc, char *argv[])
 	 * /proc/<pid>/fd, which is gone once the parent exits (every reopen
 	 * through it then fails with ENOENT). The same holds for anything else
 	 * tied to a process: threads do not survive the fork either, which is
-	 * why none is started before this point.
+	 * why none is started before this point. A sandbox replaces it with
+	 * its own /proc's (sandbox_enter()).
 	 */
 	if (open_proc_fd(&fs) != 0)
 		goto out_unmount;
-	ret = run_loop(se, &opts, &o) == 0 ? 0 : 1;
+	settle_sandbox(&sb, &fs, se, &opts);
+	err = sandbox_enter(&fs, se, &sb, opts.mountpoint, &ret);
+	if (err < 0) {
+		ret = 1;
+		goto out_unmount;
+	}
+	if (err == 1)
+		goto out_unmount;	/* the monitor: the server has ended */
+	if (inode_handles_start(&fs) == 0 && seccomp_start(sb.seccomp, sb.mode == SANDBOX_NONE, o.seccomp_refuse) == 0)
+		ret = run_loop(se, &opts, &o) == 0 ? 0 : 1;
+	if (sb.mode != SANDBOX_NONE && sb.transport == TRANSPORT_MOUNT) {
+		/* The monitor unmounts, in the host's mount namespace. */
+		fflush(stdout);
+		fflush(stderr);
+		_exit(ret);
+	}
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
@@ -439,11 +628,14 @@ out_session:
 	tdestroy(fs.handles, handle_free);
 	tdestroy(fs.by_host_id, tree_node_keep);
 	tdestroy(fs.by_nodeid, inode_close);
+	inode_handles_stop(&fs);
 	fuse_dax_window_destroy(fs.window);
 out_args:
 	free(fs.conn_opts);
 	if (fs.proc_fd >= 0)
 		close(fs.proc_fd);
+	if (fs.host_proc >= 0)
+		close(fs.host_proc);
 	if (fs.root.fd >= 0)
 		close(fs.root.fd);
 	free(opts.mountpoint);
@@ -453,6 +645,16 @@ out_args:
 	free(o.dax_window_size);
 	free(o.timeout);
 	free(o.log_level);
+	free(o.inode_file_handles);
+	free(o.inode_fd_cache);
+	free(o.sandbox);
+	free(o.seccomp);
+	free(o.modcaps);
+	free(o.rlimit_nofile);
+	free(o.uid_map);
+	free(o.gid_map);
+	free(o.seccomp_refuse);
+	free(sb.source);
 	fuse_opt_free_args(&args);
 	return ret;
 }

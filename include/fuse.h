@@ -1,42 +1,22 @@
 /*
  * fusedax high-level API: path-based callbacks (struct fuse_operations) on
- * top of the low-level API, source-compatible with libfuse 3's <fuse.h>.
+ * top of the low-level API, source-compatible with libfuse 3.17's <fuse.h>.
  *
- * The implementation (lib/highlevel.c) uses only the public low-level API.
- * It keeps a table of inode numbers -> (parent, name) and builds the path of
- * each request from it, then calls the matching path-based callback.
+ * The implementation (lib/highlevel*.c) uses only the public low-level API.
+ * It keeps a table of inode numbers -> (parent, name), builds the path of
+ * each request from it and calls the top struct fuse_fs layer: the file
+ * system's callbacks, or a module stacked on them (-o modules=).
  *
- * What it does, in short:
- *   - every member of struct fuse_operations below except those listed next
- *     is called: lookups use getattr, readdir results are collected through
- *     the filler (both "offset 0 for every entry" and "real offsets" styles),
- *     ioctl handles restricted ioctls (data size encoded in the command),
- *     read prefers read_buf, write falls back to write_buf;
- *   - fuse_config members honoured: uid/gid/umask overrides (set_uid, uid,
- *     set_gid, gid, set_mode, umask), entry_timeout, negative_timeout,
- *     attr_timeout, use_ino, readdir_ino (always on), direct_io,
- *     kernel_cache, nullpath_ok (see below), debug. They can be set from
- *     the command line (-o uid=N, -o umask=022, -o entry_timeout=T, ...,
- *     see fuse_lib_help()) or by the init() callback.
- *
- * What it does not do (the differences from libfuse's high-level library):
- *   - never called: lock, flock, bmap, poll (no fuse_pollhandle support).
- *     Byte-range and flock locks are therefore handled by the
- *     kernel locally only.
- *   - unrestricted ioctls (FUSE_IOCTL_UNRESTRICTED, CUSE style) fail with
- *     ENOSYS; ioctls are answered with fuse_reply_ioctl() only.
- *   - no "hidden file" on unlink of an open file (libfuse's default
- *     without hard_remove): an unlinked or overwritten node loses its path
- *     at once, as with libfuse's -o hard_remove. Operations on an open
- *     handle of such a node then get path NULL if cfg->nullpath_ok is set,
- *     otherwise fail with ENOENT; release and releasedir are always called,
- *     with path NULL.
- *   - no path locking: a request that races a rename of one of its
- *     ancestors may see the old path (the kernel serialises most such
- *     cases itself).
- *   - no readdirplus, no inode cache cleaning thread ("remember"), no
- *     interrupt signal delivery (intr), no auto_cache, no stacking modules
- *     (modules), no fuse_fs_* calls, no fuse_invalidate_path().
+ * It behaves as libfuse's high-level library: every callback is called
+ * (lock/flock only when the file system has them, else the kernel locks
+ * locally), READDIRPLUS with FUSE_FILL_DIR_PLUS entries, an unlinked open
+ * file kept as .fuse_hidden* until its last release unless hard_remove,
+ * nullpath_ok, auto_cache, remember/noforget, intr, umask/fmask/dmask,
+ * uid/gid, the timeouts. What differs (doc/compat.md): no path locking (a
+ * request that races a rename of one of its ancestors may use the old
+ * path; the kernel serialises most such cases itself), no built-in iconv
+ * module, and unrestricted ioctls (FUSE_IOCTL_UNRESTRICTED) fail with
+ * ENOSYS.
  */
 #ifndef FUSE_H_
 #define FUSE_H_
@@ -58,15 +38,13 @@ extern "C" {
 struct fuse;
 struct fuse_pollhandle;
 
-/* Passed to readdir(): FUSE_READDIR_PLUS asks for full attributes. This
- * library never sets it (it does not serve READDIRPLUS). fusedax's
- * fuse_lowlevel.h defines the same enum; whichever header comes first does. */
-#ifndef FUSE_LOWLEVEL_H_
+/* Passed to readdir(): FUSE_READDIR_PLUS says the client reads the
+ * directory with attributes (READDIRPLUS); the file system may then fill
+ * complete stat buffers and say so with FUSE_FILL_DIR_PLUS. */
 enum fuse_readdir_flags {
 	FUSE_READDIR_DEFAULTS = 0,
 	FUSE_READDIR_PLUS = (1 << 0),
 };
-#endif
 
 /* Passed to the filler: FUSE_FILL_DIR_PLUS says stbuf is complete. */
 enum fuse_fill_dir_flags {
@@ -85,33 +63,42 @@ typedef int (*fuse_fill_dir_t)(void *buf, const char *name,
 			       const struct stat *stbuf, off_t off,
 			       enum fuse_fill_dir_flags flags);
 
-/* Settings of the high-level layer; init() may change them. */
+/*
+ * Settings of the high-level layer: from the command line (-o uid=N,
+ * -o umask=022, -o entry_timeout=T, ...: see fuse_lib_help()), then from
+ * init(), which may change them. Laid out as libfuse 3.17's.
+ */
 struct fuse_config {
-	int set_gid;		/* report gid for every file */
-	unsigned int gid;
-	int set_uid;		/* report uid for every file */
-	unsigned int uid;
-	int set_mode;		/* clear the umask bits from every mode */
-	unsigned int umask;
+	int32_t set_gid;	/* report gid for every file */
+	uint32_t gid;
+	int32_t set_uid;	/* report uid for every file */
+	uint32_t uid;
+	int32_t set_mode;	/* apply umask (or fmask/dmask) to every mode */
+	uint32_t umask;
 	double entry_timeout;	/* seconds names stay cached (default 1) */
 	double negative_timeout; /* seconds a missing name stays cached (0) */
 	double attr_timeout;	/* seconds attributes stay cached (default 1) */
-	int intr;		/* not supported */
-	int intr_signal;	/* not supported */
-	int remember;		/* not supported */
-	int hard_remove;	/* always on (see above) */
-	int use_ino;		/* report getattr's st_ino instead of ours */
-	int readdir_ino;	/* always on for names already known */
-	int direct_io;		/* open every file with direct_io */
-	int kernel_cache;	/* open every file with keep_cache */
-	int auto_cache;		/* not supported */
-	int no_rofd_flush;	/* skip flush for read-only handles */
-	int ac_attr_timeout_set; /* not supported */
-	double ac_attr_timeout;	/* not supported */
-	int nullpath_ok;	/* callbacks accept path NULL on open handles */
-	int show_help;
-	char *modules;		/* not supported */
-	int debug;
+	int32_t intr;		/* interrupt a callback with intr_signal */
+	int32_t intr_signal;	/* the signal for intr (default SIGUSR1) */
+	int32_t remember;	/* seconds to keep forgotten inodes; -1 forever */
+	int32_t hard_remove;	/* unlink open files at once (no .fuse_hidden) */
+	int32_t use_ino;	/* report getattr's st_ino instead of ours */
+	int32_t readdir_ino;	/* readdir reports known inode numbers */
+	int32_t direct_io;	/* open every file with direct_io */
+	int32_t kernel_cache;	/* open every file with keep_cache */
+	int32_t auto_cache;	/* keep the cache while mtime and size hold */
+	int32_t ac_attr_timeout_set;
+	double ac_attr_timeout;	/* attributes age for auto_cache checks */
+	int32_t nullpath_ok;	/* callbacks accept path NULL on open handles */
+	int32_t show_help;
+	char *modules;		/* stacked modules, "subdir:iconv" */
+	int32_t debug;
+	uint32_t fmask;		/* with set_mode: bits cleared from non-dirs */
+	uint32_t dmask;		/* with set_mode: bits cleared from dirs */
+	int32_t no_rofd_flush;	/* no flush for read-only handles */
+	int32_t parallel_direct_writes; /* open files with that flag */
+	uint32_t flags;		/* FUSE_CONFIG_* (none defined yet) */
+	uint64_t reserved[48];
 };
 
 /*
@@ -202,14 +189,44 @@ struct fuse_context {
 	mode_t umask;
 };
 
-/*
- * Parses the command line, mounts, serves until unmounted or signalled,
- * unmounts. Returns 0 on success, non-zero on failure. Use fuse_main().
+/* ------------------------------------------------------------------------
+ * Running a file system: fuse_main() does it all; fuse_new(), fuse_mount(),
+ * fuse_loop*() and friends are its steps.
  */
-int fuse_main_real(int argc, char *argv[], const struct fuse_operations *op,
-		   size_t op_size, void *private_data);
-#define fuse_main(argc, argv, op, private_data) \
-	fuse_main_real(argc, argv, op, sizeof(*(op)), private_data)
+
+/*
+ * Parse the command line, mount, serve until unmounted or signalled,
+ * unmount. Returns 0 on success, 1 or more on failure. fuse_main() and the
+ * deprecated fuse_main_real() hand the library the API level the caller
+ * was built with.
+ */
+int fuse_main_real_versioned(int argc, char *argv[],
+			     const struct fuse_operations *op, size_t op_size,
+			     struct libfuse_version *version, void *user_data);
+
+static inline int fuse_main_fn(int argc, char *argv[], const struct fuse_operations *op,
+			       void *user_data)
+{
+	struct libfuse_version version = { FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION,
+					   FUSE_HOTFIX_VERSION, 0 };
+
+	return fuse_main_real_versioned(argc, argv, op, sizeof(*(op)), &version,
+					user_data);
+}
+#define fuse_main(argc, argv, op, user_data) fuse_main_fn(argc, argv, op, user_data)
+
+/* The entry point under its pre-3.17 name; libfuse logs that it is internal. */
+static inline int fuse_main_real(int argc, char *argv[],
+				 const struct fuse_operations *op, size_t op_size,
+				 void *user_data)
+{
+	struct libfuse_version version = { FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION,
+					   FUSE_HOTFIX_VERSION, 0 };
+
+	fuse_log(FUSE_LOG_ERR, "fuse_main_real() is internal to the library: "
+		 "call fuse_main()\n");
+	return fuse_main_real_versioned(argc, argv, op, op_size, &version, user_data);
+}
 
 /* Prints the options fuse_new() understands to stdout. */
 void fuse_lib_help(struct fuse_args *args);
@@ -217,13 +234,38 @@ void fuse_lib_help(struct fuse_args *args);
 /*
  * Creates a file system. Options of this layer are taken out of args, the
  * rest go to fuse_session_new(). Returns NULL (after logging why) on error.
+ * At API 3.0 it also handled -h/--help (printing fuse_lib_help() and
+ * returning NULL); from 3.1 on that is the caller's job.
  */
-struct fuse *fuse_new(struct fuse_args *args, const struct fuse_operations *op,
-		      size_t op_size, void *private_data);
+struct fuse *_fuse_new_30(struct fuse_args *args, const struct fuse_operations *op,
+			  size_t op_size, struct libfuse_version *version,
+			  void *user_data);
+struct fuse *_fuse_new_31(struct fuse_args *args, const struct fuse_operations *op,
+			  size_t op_size, struct libfuse_version *version,
+			  void *user_data);
+static inline struct fuse *fuse_new_fn(struct fuse_args *args,
+				       const struct fuse_operations *op,
+				       size_t op_size, void *user_data)
+{
+	struct libfuse_version version = { FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION,
+					   FUSE_HOTFIX_VERSION, 0 };
+
+#if FUSE_USE_VERSION == 30
+	return _fuse_new_30(args, op, op_size, &version, user_data);
+#else
+	return _fuse_new_31(args, op, op_size, &version, user_data);
+#endif
+}
+#define fuse_new(args, op, size, data) fuse_new_fn(args, op, size, data)
+
 int fuse_mount(struct fuse *f, const char *mountpoint);
 void fuse_unmount(struct fuse *f);
 void fuse_destroy(struct fuse *f);
+/* Serve requests on this thread until the session ends. 0 on a clean end. */
 int fuse_loop(struct fuse *f);
+void fuse_exit(struct fuse *f);
+
+/* The multi-threaded loop; its argument changed as fuse_session_loop_mt's. */
 #if FUSE_USE_VERSION < 32
 int fuse_loop_mt_31(struct fuse *f, int clone_fd);
 #define fuse_loop_mt(f, clone_fd) fuse_loop_mt_31(f, clone_fd)
@@ -231,11 +273,19 @@ int fuse_loop_mt_31(struct fuse *f, int clone_fd);
 int fuse_loop_mt_32(struct fuse *f, struct fuse_loop_config *config);
 #define fuse_loop_mt(f, config) fuse_loop_mt_32(f, config)
 #else
-/* config may be NULL for the defaults. */
+/* A function, as in distributions' libfuse; config NULL: the defaults. */
 int fuse_loop_mt(struct fuse *f, struct fuse_loop_config *config);
+int fuse_loop_mt_312(struct fuse *f, struct fuse_loop_config *config);
 #endif
-void fuse_exit(struct fuse *f);
+
 struct fuse_session *fuse_get_session(struct fuse *f);
+
+/*
+ * Mount mountpoint with the mount options in options ("ro,allow_other")
+ * and return the connection's file descriptor, or -1 (after logging why).
+ * For programs that hand the descriptor to a file system process.
+ */
+int fuse_open_channel(const char *mountpoint, const char *options);
 
 /* The context of the request this thread is serving. */
 struct fuse_context *fuse_get_context(void);
@@ -243,6 +293,151 @@ struct fuse_context *fuse_get_context(void);
 int fuse_getgroups(int size, gid_t list[]);
 /* 1 if the request this thread is serving was interrupted. */
 int fuse_interrupted(void);
+
+/*
+ * Make the client forget what it caches for path: its data and
+ * attributes, and the name itself. 0, -ENOENT if the library holds no
+ * inode for path (nothing cached), or the notification's error.
+ */
+int fuse_invalidate_path(struct fuse *f, const char *path);
+
+/* Wake a poll() waiter: the high-level fuse_lowlevel_notify_poll(). */
+int fuse_notify_poll(struct fuse_pollhandle *ph);
+
+/*
+ * With -o remember=T: a thread that drops inodes forgotten by the client
+ * more than T seconds ago. fuse_loop_mt() starts and stops it itself;
+ * a file system running its own loop calls these, or fuse_clean_cache(),
+ * which drops what is due and returns the seconds until it should run
+ * again.
+ */
+int fuse_start_cleanup_thread(struct fuse *fuse);
+void fuse_stop_cleanup_thread(struct fuse *fuse);
+int fuse_clean_cache(struct fuse *fuse);
+
+/* ------------------------------------------------------------------------
+ * Stacking: a struct fuse_fs is one layer of path-based callbacks. A
+ * module (-o modules=NAME) is a layer that calls the fuse_fs_* of the
+ * layer below it. Each fuse_fs_* call makes that layer's user data the
+ * context's private_data, calls the callback and returns its result; a
+ * missing callback gives -ENOSYS, except open, release, opendir,
+ * releasedir, flush and statfs (0), and lock, flock, bmap, ... as noted.
+ */
+struct fuse_fs;
+
+int fuse_fs_getattr(struct fuse_fs *fs, const char *path, struct stat *buf,
+		    struct fuse_file_info *fi);
+int fuse_fs_rename(struct fuse_fs *fs, const char *oldpath,
+		   const char *newpath, unsigned int flags);
+int fuse_fs_unlink(struct fuse_fs *fs, const char *path);
+int fuse_fs_rmdir(struct fuse_fs *fs, const char *path);
+int fuse_fs_symlink(struct fuse_fs *fs, const char *linkname,
+		    const char *path);
+int fuse_fs_link(struct fuse_fs *fs, const char *oldpath, const char *newpath);
+int fuse_fs_release(struct fuse_fs *fs, const char *path,
+		    struct fuse_file_info *fi);
+int fuse_fs_open(struct fuse_fs *fs, const char *path,
+		 struct fuse_file_info *fi);
+int fuse_fs_read(struct fuse_fs *fs, const char *path, char *buf, size_t size,
+		 off_t off, struct fuse_file_info *fi);
+int fuse_fs_read_buf(struct fuse_fs *fs, const char *path,
+		     struct fuse_bufvec **bufp, size_t size, off_t off,
+		     struct fuse_file_info *fi);
+int fuse_fs_write(struct fuse_fs *fs, const char *path, const char *buf,
+		  size_t size, off_t off, struct fuse_file_info *fi);
+int fuse_fs_write_buf(struct fuse_fs *fs, const char *path,
+		      struct fuse_bufvec *buf, off_t off,
+		      struct fuse_file_info *fi);
+int fuse_fs_fsync(struct fuse_fs *fs, const char *path, int datasync,
+		  struct fuse_file_info *fi);
+int fuse_fs_flush(struct fuse_fs *fs, const char *path,
+		  struct fuse_file_info *fi);
+int fuse_fs_statfs(struct fuse_fs *fs, const char *path, struct statvfs *buf);
+int fuse_fs_opendir(struct fuse_fs *fs, const char *path,
+		    struct fuse_file_info *fi);
+int fuse_fs_readdir(struct fuse_fs *fs, const char *path, void *buf,
+		    fuse_fill_dir_t filler, off_t off,
+		    struct fuse_file_info *fi, enum fuse_readdir_flags flags);
+int fuse_fs_fsyncdir(struct fuse_fs *fs, const char *path, int datasync,
+		     struct fuse_file_info *fi);
+int fuse_fs_releasedir(struct fuse_fs *fs, const char *path,
+		       struct fuse_file_info *fi);
+int fuse_fs_create(struct fuse_fs *fs, const char *path, mode_t mode,
+		   struct fuse_file_info *fi);
+int fuse_fs_lock(struct fuse_fs *fs, const char *path,
+		 struct fuse_file_info *fi, int cmd, struct flock *lock);
+int fuse_fs_flock(struct fuse_fs *fs, const char *path,
+		  struct fuse_file_info *fi, int op);
+int fuse_fs_chmod(struct fuse_fs *fs, const char *path, mode_t mode,
+		  struct fuse_file_info *fi);
+int fuse_fs_chown(struct fuse_fs *fs, const char *path, uid_t uid, gid_t gid,
+		  struct fuse_file_info *fi);
+int fuse_fs_truncate(struct fuse_fs *fs, const char *path, off_t size,
+		     struct fuse_file_info *fi);
+int fuse_fs_utimens(struct fuse_fs *fs, const char *path,
+		    const struct timespec tv[2], struct fuse_file_info *fi);
+int fuse_fs_access(struct fuse_fs *fs, const char *path, int mask);
+int fuse_fs_readlink(struct fuse_fs *fs, const char *path, char *buf,
+		     size_t len);
+int fuse_fs_mknod(struct fuse_fs *fs, const char *path, mode_t mode,
+		  dev_t rdev);
+int fuse_fs_mkdir(struct fuse_fs *fs, const char *path, mode_t mode);
+int fuse_fs_setxattr(struct fuse_fs *fs, const char *path, const char *name,
+		     const char *value, size_t size, int flags);
+int fuse_fs_getxattr(struct fuse_fs *fs, const char *path, const char *name,
+		     char *value, size_t size);
+int fuse_fs_listxattr(struct fuse_fs *fs, const char *path, char *list,
+		      size_t size);
+int fuse_fs_removexattr(struct fuse_fs *fs, const char *path,
+			const char *name);
+int fuse_fs_bmap(struct fuse_fs *fs, const char *path, size_t blocksize,
+		 uint64_t *idx);
+#if FUSE_USE_VERSION < 35
+int fuse_fs_ioctl(struct fuse_fs *fs, const char *path, int cmd, void *arg,
+		  struct fuse_file_info *fi, unsigned int flags, void *data);
+#else
+int fuse_fs_ioctl(struct fuse_fs *fs, const char *path, unsigned int cmd,
+		  void *arg, struct fuse_file_info *fi, unsigned int flags,
+		  void *data);
+#endif
+int fuse_fs_poll(struct fuse_fs *fs, const char *path,
+		 struct fuse_file_info *fi, struct fuse_pollhandle *ph,
+		 unsigned *reventsp);
+int fuse_fs_fallocate(struct fuse_fs *fs, const char *path, int mode,
+		      off_t offset, off_t length, struct fuse_file_info *fi);
+ssize_t fuse_fs_copy_file_range(struct fuse_fs *fs, const char *path_in,
+				struct fuse_file_info *fi_in, off_t off_in,
+				const char *path_out,
+				struct fuse_file_info *fi_out, off_t off_out,
+				size_t len, int flags);
+off_t fuse_fs_lseek(struct fuse_fs *fs, const char *path, off_t off,
+		    int whence, struct fuse_file_info *fi);
+void fuse_fs_init(struct fuse_fs *fs, struct fuse_conn_info *conn,
+		  struct fuse_config *cfg);
+void fuse_fs_destroy(struct fuse_fs *fs);
+
+/*
+ * A new layer over op (op_size bytes of it) with user_data as its
+ * private data, for a module's factory. NULL when out of memory.
+ */
+struct fuse_fs *fuse_fs_new(const struct fuse_operations *op, size_t op_size,
+			    void *user_data);
+
+/*
+ * A module's factory: build a layer over fs[0] (the layer below; fs[1] is
+ * NULL), taking the module's own options out of args. Returns the new
+ * layer, or NULL (after logging why) to fail fuse_new().
+ */
+typedef struct fuse_fs *(*fuse_module_factory_t)(struct fuse_args *args,
+						 struct fuse_fs *fs[]);
+
+/*
+ * Makes a module loadable by -o modules=name_: compile it into
+ * libfusemod_name_.so somewhere the dynamic loader looks. "subdir" and
+ * "iconv" are built in.
+ */
+#define FUSE_REGISTER_MODULE(name_, factory_)                                  \
+	fuse_module_factory_t fuse_module_##name_##_factory = factory_
 
 #ifdef __cplusplus
 }

@@ -112,28 +112,6 @@ struct fuse_dax_backend_ops {
 };
 
 /**
- * Flag for fuse_dax_window_new_local(): survive pages that went beyond a
- * file's end behind the window's back.
- *
- * If the host file shrinks under a live mapping without
- * fuse_dax_window_clip() being called first (another host process truncated
- * it, or a file system skipped the ordering contract), touching a window
- * page beyond the new end raises SIGBUS. With this flag, the library's
- * SIGBUS handler replaces that page with a private zero page of the same
- * protection, counts it (fuse_dax_window_fault_count()), and lets the access
- * continue. Writes to such a page reach no file. Without the flag, or for a
- * SIGBUS anywhere else, the signal goes to the handler that was installed
- * before (or takes its default action: the process dies). So does a SIGBUS
- * on a window page that still reads fine (a write fault, such as a full
- * disk): hiding that would lose data silently.
- *
- * The handler is installed once per process, the first time a window with
- * this flag is created, and stays installed; a later sigaction(SIGBUS, ...)
- * by the application replaces it. At most 64 such windows may exist at once.
- */
-#define FUSE_DAX_WINDOW_ZERO_FAULTS (1u << 0)
-
-/**
  * Create a local window: size bytes of this process's address space.
  *
  * The whole range is reserved at once with an inaccessible anonymous
@@ -144,13 +122,20 @@ struct fuse_dax_backend_ops {
  * "DAX window: local, <size> bytes at <address>" is logged at
  * FUSE_LOG_INFO (tools parse it to find the window from outside).
  *
+ * The library installs no signal handler. A window page never shows a file
+ * page beyond the file's end while the file system follows the ordering
+ * contract and the host file only changes size through it; another host
+ * process that shrinks a mapped file makes the pages beyond the new end
+ * fault (SIGBUS for a thread of this process that touches them, EFAULT for
+ * process_vm_readv) until fuse_dax_window_revalidate() is called for the
+ * new size (doc/dax.md, "Coherence with the host").
+ *
  * @param size   window size in bytes; a non-zero multiple of the page size
- * @param flags  0 or FUSE_DAX_WINDOW_ZERO_FAULTS
+ * @param flags  0 (no flag is defined)
  * @param out    receives the window; the caller owns it and frees it with
  *               fuse_dax_window_destroy()
- * @return 0, or -EINVAL (bad size or unknown flag), -ENOMEM (no address
- *         space or memory), -ENOSPC (too many ZERO_FAULTS windows), or the
- *         negative errno of a failed sigaction()
+ * @return 0, or -EINVAL (bad size or a non-zero flags), -ENOMEM (no address
+ *         space or memory)
  */
 int fuse_dax_window_new_local(uint64_t size, unsigned flags,
 			      struct fuse_dax_window **out);
@@ -243,9 +228,12 @@ void *fuse_dax_window_base(const struct fuse_dax_window *w);
  * any piece of this mapping lives, so it can map more of the file later;
  * the caller keeps, and may close, fd.
  *
- * The file's size is read once, at the start of the call: the caller must
- * keep the file from shrinking until the call returns (step 1 of the
- * ordering contract: lock out truncation of the inode around a setup).
+ * The file's size is read at the start of the call and once more after
+ * the mapping is in the window's table (another host process may change
+ * the file meanwhile; a revalidate that starts after that second look sees
+ * the new mapping). The caller must still keep its own operations from
+ * shrinking the file until the call returns (step 1 of the ordering
+ * contract: lock out truncation of the inode around a setup).
  *
  * @param w        the window
  * @param moffset  window offset; a multiple of the window's alignment
@@ -357,30 +345,36 @@ int fuse_dax_window_clip(struct fuse_dax_window *w, fuse_ino_t ino,
 			 uint64_t size);
 
 /**
- * Bring ino's mappings up to date with a file size of size bytes (step 5 of
- * the ordering contract: call it after the host file grew, before letting
- * mappings and I/O of ino proceed).
+ * Make ino's mappings follow its file's real size (step 5 of the ordering
+ * contract, and how a file system keeps up with other host processes that
+ * change the file: doc/dax.md, "Coherence with the host").
  *
- * In every mapping of ino, the file-backed part is made to cover file
- * offsets up to size rounded up to a page (never beyond the file's real
- * size as fstat() reports it through the window's own descriptor), mapping
- * the file again from the window's duplicate descriptor; if size is smaller
- * than what a mapping shows, the excess becomes zero pages as with
- * fuse_dax_window_clip().
+ * size is the size the caller knows, typically the one it is about to tell
+ * the client (a reply to GETATTR or LOOKUP, after its own extending write).
+ * If every mapping of ino already shows the file up to size, rounded up to
+ * a page, and nothing beyond it, the call returns 0 at once: it takes only
+ * a short lock of its own, never the lock held across backend calls, so it
+ * is cheap enough for every reply that carries a size, and costs nothing
+ * for an inode without mappings.
+ *
+ * Otherwise each mapping of ino is made to show its file up to the file's
+ * real size, as fstat() reports it through the window's own descriptor at
+ * that moment (rounded up to a page), mapping the file again from that
+ * descriptor; the window pages beyond the real end become zero pages, as
+ * with fuse_dax_window_clip(). A size smaller than the real one never
+ * empties a page the file still has (a stale size from a racing fstat()
+ * must not hide data), and a larger one never maps beyond the real end.
+ *
+ * Call it with the inode's extent changes locked out (the ordering
+ * contract's per-inode lock, shared is enough): between a clip and the
+ * host truncate it prepares, the file is still long, and a revalidate
+ * would map the pages again.
  *
  * @return the number of mappings changed, or a negative errno (fstat's or
  *         the backend's; mappings already changed stay changed).
  */
 int fuse_dax_window_revalidate(struct fuse_dax_window *w, fuse_ino_t ino,
 			       uint64_t size);
-
-/**
- * The number of window pages the SIGBUS handler has replaced with zero
- * pages (see FUSE_DAX_WINDOW_ZERO_FAULTS); 0 for a window without that
- * flag. A non-zero count means a host file shrank under a live mapping
- * without fuse_dax_window_clip().
- */
-uint64_t fuse_dax_window_fault_count(const struct fuse_dax_window *w);
 
 #ifdef __cplusplus
 }

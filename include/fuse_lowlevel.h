@@ -1,7 +1,8 @@
 /*
  * fusedax: the low-level FUSE server API. A file system implements
  * struct fuse_lowlevel_ops and answers each request with one fuse_reply_*
- * call. Source-compatible with libfuse 3's fuse_lowlevel.h; fusedax adds the
+ * call. Source-compatible with libfuse 3.17's fuse_lowlevel.h at every
+ * FUSE_USE_VERSION from 30 (doc/compat.md); fusedax adds the
  * DAX mapping operations (setupmapping, removemapping) after every libfuse
  * member, and the DAX window calls in fuse_dax.h.
  */
@@ -87,11 +88,15 @@ struct fuse_forget_data {
 #define FUSE_SET_ATTR_TIMES_SET (1 << 16)
 #define FUSE_SET_ATTR_TOUCH (1 << 17)
 
-/** Flags of readdirplus-style fill (high-level API). */
-enum fuse_readdir_flags {
-	FUSE_READDIR_DEFAULTS = 0,
-	FUSE_READDIR_PLUS = (1 << 0),
+/** How fuse_lowlevel_notify_expire_entry() treats the entry. */
+enum fuse_notify_entry_flags {
+	/** Drop the entry from the client's cache. */
+	FUSE_LL_INVALIDATE = 0,
+	/** Only mark it expired: the next use looks it up again. */
+	FUSE_LL_EXPIRE_ONLY = (1 << 0),
 };
+/* libfuse 3.12 to 3.16 spelled the enum fuse_expire_flags. */
+#define fuse_expire_flags fuse_notify_entry_flags
 
 /**
  * The file system's operations. Every member is optional: a missing one
@@ -251,6 +256,27 @@ int fuse_reply_create(fuse_req_t req, const struct fuse_entry_param *e,
 		      const struct fuse_file_info *fi);
 int fuse_reply_attr(fuse_req_t req, const struct stat *attr, double attr_timeout);
 int fuse_reply_readlink(fuse_req_t req, const char *link);
+
+/**
+ * Register fd (a file the file system opened) with the client as a backing
+ * file, from an open or create handler. Put the returned id in
+ * fi->backing_id before fuse_reply_open()/fuse_reply_create(): the client
+ * then reads, writes and maps the open file through fd without asking the
+ * file system (FUSE passthrough; needs FUSE_CAP_PASSTHROUGH in want_ext).
+ * The client holds its own reference to the file, so fd may be closed
+ * once the reply went out. Returns the id (> 0), or 0 with one log line
+ * saying why (the transport is not /dev/fuse, the client did not accept
+ * passthrough, the kernel refused: errno); the file system then serves
+ * the file itself.
+ */
+int fuse_passthrough_open(fuse_req_t req, int fd);
+/**
+ * Drop a backing id from fuse_passthrough_open() (in release, or when an
+ * open failed after it). Files already opened with it keep working.
+ * Returns 0 or a negative errno.
+ */
+int fuse_passthrough_close(fuse_req_t req, int backing_id);
+
 int fuse_reply_open(fuse_req_t req, const struct fuse_file_info *fi);
 int fuse_reply_write(fuse_req_t req, size_t count);
 int fuse_reply_buf(fuse_req_t req, const char *buf, size_t size);
@@ -293,13 +319,29 @@ size_t fuse_add_direntry_plus(fuse_req_t req, char *buf, size_t bufsize,
  * Each returns 0 or a negative errno (-ENOSYS if the client lacks support).
  */
 int fuse_lowlevel_notify_poll(struct fuse_pollhandle *ph);
-void fuse_pollhandle_destroy(struct fuse_pollhandle *ph);
 int fuse_lowlevel_notify_inval_inode(struct fuse_session *se, fuse_ino_t ino,
 				     off_t off, off_t len);
 int fuse_lowlevel_notify_inval_entry(struct fuse_session *se, fuse_ino_t parent,
 				     const char *name, size_t namelen);
+/**
+ * Mark the entry expired rather than dropping it (the client looks it up
+ * again on next use, but a process holding it as its cwd is not thrown
+ * out). -ENOSYS if the client cannot (FUSE_CAP_EXPIRE_ONLY missing).
+ */
 int fuse_lowlevel_notify_expire_entry(struct fuse_session *se, fuse_ino_t parent,
 				      const char *name, size_t namelen);
+/**
+ * libfuse 3.12 to 3.16 took a fifth argument: FUSE_LL_EXPIRE_ONLY expires,
+ * 0 invalidates. Both spellings compile; the call with four arguments is
+ * the function above.
+ */
+int fuse_lowlevel_notify_expire_entry_flags(struct fuse_session *se, fuse_ino_t parent,
+					    const char *name, size_t namelen,
+					    enum fuse_notify_entry_flags flags);
+#define FUSEDAX_EXPIRE_PICK(a, b, c, d, e, name, ...) name
+#define fuse_lowlevel_notify_expire_entry(...)                                 \
+	FUSEDAX_EXPIRE_PICK(__VA_ARGS__, fuse_lowlevel_notify_expire_entry_flags, \
+			    (fuse_lowlevel_notify_expire_entry), unused)(__VA_ARGS__)
 int fuse_lowlevel_notify_delete(struct fuse_session *se, fuse_ino_t parent,
 				fuse_ino_t child, const char *name, size_t namelen);
 int fuse_lowlevel_notify_store(struct fuse_session *se, fuse_ino_t ino, off_t offset,
@@ -337,8 +379,15 @@ struct fuse_cmdline_opts {
 	unsigned int max_threads;
 };
 
-/** Parse the generic options (-d -f -s -h -V --clone-fd ...) and the mount point. */
+/**
+ * Parse the generic options (-d -f -s -h -V --clone-fd ...) and the mount
+ * point. Declared as in the libfuse that distributions ship (built with
+ * versioned symbols): one function for every API level. The 3.0 entry
+ * point writes nothing past max_idle_threads (its struct ended there).
+ */
 int fuse_parse_cmdline(struct fuse_args *args, struct fuse_cmdline_opts *opts);
+int fuse_parse_cmdline_30(struct fuse_args *args, struct fuse_cmdline_opts *opts);
+int fuse_parse_cmdline_312(struct fuse_args *args, struct fuse_cmdline_opts *opts);
 void fuse_cmdline_help(void);
 void fuse_lowlevel_help(void);
 void fuse_lowlevel_version(void);
@@ -356,6 +405,22 @@ void fuse_lowlevel_version(void);
 struct fuse_session *fuse_session_new(struct fuse_args *args,
 				      const struct fuse_lowlevel_ops *op, size_t op_size,
 				      void *userdata);
+/** libfuse 3.17's entry point behind fuse_session_new(); the same here. */
+struct fuse_session *fuse_session_new_versioned(struct fuse_args *args,
+						const struct fuse_lowlevel_ops *op,
+						size_t op_size,
+						struct libfuse_version *version,
+						void *userdata);
+/* libfuse 3.17's inline wrapper, for code that names it. */
+static inline struct fuse_session *fuse_session_new_fn(struct fuse_args *args,
+						       const struct fuse_lowlevel_ops *op,
+						       size_t op_size, void *userdata)
+{
+	struct libfuse_version version = { FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION,
+					   FUSE_HOTFIX_VERSION, 0 };
+
+	return fuse_session_new_versioned(args, op, op_size, &version, userdata);
+}
 int fuse_session_mount(struct fuse_session *se, const char *mountpoint);
 void fuse_session_unmount(struct fuse_session *se);
 int fuse_session_fd(struct fuse_session *se);
@@ -381,15 +446,22 @@ int fuse_session_exited(struct fuse_session *se);
 void fuse_session_reset(struct fuse_session *se);
 void fuse_session_destroy(struct fuse_session *se);
 
-int fuse_session_loop_mt_312(struct fuse_session *se, struct fuse_loop_config *config);
-int fuse_session_loop_mt_31(struct fuse_session *se, struct fuse_loop_config_v1 *config);
-int fuse_session_loop_mt_30(struct fuse_session *se, int clone_fd);
+/*
+ * The multi-threaded loop. Its argument changed twice: a clone_fd flag
+ * (API 3.0, 3.1), the two-member config (3.2 to 3.11), the opaque config
+ * of fuse_loop_cfg_create() (3.12 on; NULL means the defaults). Each API
+ * level sees the entry point of its own argument.
+ */
 #if FUSE_USE_VERSION < 32
-#define fuse_session_loop_mt(se, clone_fd) fuse_session_loop_mt_30(se, clone_fd)
-#elif FUSE_USE_VERSION < 312
-#define fuse_session_loop_mt(se, config) fuse_session_loop_mt_31(se, config)
+int fuse_session_loop_mt_31(struct fuse_session *se, int clone_fd);
+#define fuse_session_loop_mt(se, clone_fd) fuse_session_loop_mt_31(se, clone_fd)
+#elif FUSE_USE_VERSION < FUSE_MAKE_VERSION(3, 12)
+int fuse_session_loop_mt_32(struct fuse_session *se, struct fuse_loop_config *config);
+#define fuse_session_loop_mt(se, config) fuse_session_loop_mt_32(se, config)
 #else
-#define fuse_session_loop_mt(se, config) fuse_session_loop_mt_312(se, config)
+/* A function, as in distributions' libfuse; config NULL: the defaults. */
+int fuse_session_loop_mt(struct fuse_session *se, struct fuse_loop_config *config);
+int fuse_session_loop_mt_312(struct fuse_session *se, struct fuse_loop_config *config);
 #endif
 
 /**
@@ -408,15 +480,28 @@ struct fuse_custom_io {
 	int (*clone_fd)(int master_fd);
 };
 
+/*
+ * Serve the session over fd with io instead of /dev/fuse, before the loop
+ * runs. From API 3.17 the caller passes sizeof(*io) (io may be an older,
+ * shorter struct); before, io ended before clone_fd.
+ */
 int fuse_session_custom_io_317(struct fuse_session *se, const struct fuse_custom_io *io,
 			       size_t op_size, int fd);
 int fuse_session_custom_io_30(struct fuse_session *se, const struct fuse_custom_io *io,
 			      int fd);
-#if FUSE_USE_VERSION < 317
-#define fuse_session_custom_io(se, io, fd) fuse_session_custom_io_30(se, io, fd)
+#if FUSE_USE_VERSION >= FUSE_MAKE_VERSION(3, 17)
+static inline int fuse_session_custom_io(struct fuse_session *se,
+					 const struct fuse_custom_io *io, size_t op_size,
+					 int fd)
+{
+	return fuse_session_custom_io_317(se, io, op_size, fd);
+}
 #else
-#define fuse_session_custom_io(se, io, op_size, fd)                            \
-	fuse_session_custom_io_317(se, io, op_size, fd)
+static inline int fuse_session_custom_io(struct fuse_session *se,
+					 const struct fuse_custom_io *io, int fd)
+{
+	return fuse_session_custom_io_30(se, io, fd);
+}
 #endif
 
 /**

@@ -2,6 +2,8 @@
  * The DAX window object: validates mapping requests, keeps the table of
  * which window range shows which inode/file range, and drives a backend
  * (dax_local.c, or a remote one) to change the memory, all under one lock.
+ * A small per-inode index beside the table lets fuse_dax_window_revalidate()
+ * see, without that lock, that an inode's mappings already follow a size.
  */
 
 #include <errno.h>
@@ -31,6 +33,21 @@ struct dax_entry {
 	struct dax_file *file;
 };
 
+/*
+ * What revalidate's fast path needs to know of one inode's mappings. The
+ * bounds are loose in the safe direction: a piece that shrinks or goes
+ * away leaves them as they were, and a full pass over the inode's entries
+ * (clip, revalidate) makes them exact again.
+ */
+struct dax_ino {
+	fuse_ino_t ino;
+	unsigned entries;	/* table entries of ino */
+	unsigned changing;	/* changes of ino under way (w->lock held) */
+	uint64_t grow_edge;	/* <= foffset + file_len of every entry that
+				 * shows zeros at its end; UINT64_MAX if none */
+	uint64_t shown_end;	/* >= foffset + file_len of every entry */
+};
+
 struct fuse_dax_window {
 	uint64_t size;
 	uint64_t align; /* of requests */
@@ -38,12 +55,20 @@ struct fuse_dax_window {
 	const struct fuse_dax_backend_ops *ops;
 	void *backend;
 	void *base;
-	uint64_t (*fault_count)(const void *backend);
 
 	pthread_mutex_t lock;
 	/* Sorted by moffset, never overlapping; so also sorted by end. */
 	struct dax_entry *tab;
 	size_t count, cap;
+
+	/*
+	 * The per-inode index, sorted by ino. Changed with both locks held,
+	 * read with idx_lock alone: idx_lock is never held across a backend
+	 * call or a system call, so the fast path never waits for a VMM.
+	 */
+	pthread_mutex_t idx_lock;
+	struct dax_ino *idx;
+	size_t nidx, idx_cap;
 };
 
 uint64_t dax_page_size(void)
@@ -164,6 +189,180 @@ static void table_insert_at(struct fuse_dax_window *w, size_t i,
 	w->count++;
 }
 
+/* ---- the per-inode index (w->lock held; idx_lock taken here) ---- */
+
+/* Index of ino's record, or of where it would go. */
+static size_t idx_find(const struct fuse_dax_window *w, fuse_ino_t ino)
+{
+	size_t lo = 0, hi = w->nidx;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (w->idx[mid].ino < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct dax_ino *idx_get(const struct fuse_dax_window *w, fuse_ino_t ino)
+{
+	size_t i = idx_find(w, ino);
+
+	return i < w->nidx && w->idx[i].ino == ino ? &w->idx[i] : NULL;
+}
+
+/* Room for one more record, so that idx_begin() cannot fail later. */
+static int idx_reserve(struct fuse_dax_window *w)
+{
+	struct dax_ino *idx;
+	size_t cap;
+
+	if (w->nidx < w->idx_cap)
+		return 0;
+	cap = w->idx_cap ? w->idx_cap * 2 : 16;
+	pthread_mutex_lock(&w->idx_lock);
+	idx = realloc(w->idx, cap * sizeof(*idx));
+	if (idx) {
+		w->idx = idx;
+		w->idx_cap = cap;
+	}
+	pthread_mutex_unlock(&w->idx_lock);
+	return idx ? 0 : -ENOMEM;
+}
+
+/* With idx_lock held: drop ino's record once nothing refers to it. */
+static void idx_drop_if_unused(struct fuse_dax_window *w, struct dax_ino *r)
+{
+	size_t i = (size_t)(r - w->idx);
+
+	if (r->entries || r->changing)
+		return;
+	memmove(&w->idx[i], &w->idx[i + 1], (w->nidx - i - 1) * sizeof(*r));
+	w->nidx--;
+}
+
+/*
+ * A change of ino's mappings starts: until idx_end(), the fast path of
+ * revalidate sends every caller to the lock. Needs idx_reserve() first
+ * when ino may have no record yet.
+ */
+static void idx_begin(struct fuse_dax_window *w, fuse_ino_t ino)
+{
+	size_t i;
+
+	pthread_mutex_lock(&w->idx_lock);
+	i = idx_find(w, ino);
+	if (i == w->nidx || w->idx[i].ino != ino) {
+		memmove(&w->idx[i + 1], &w->idx[i], (w->nidx - i) * sizeof(w->idx[0]));
+		w->idx[i] = (struct dax_ino){ .ino = ino, .grow_edge = UINT64_MAX };
+		w->nidx++;
+	}
+	w->idx[i].changing++;
+	pthread_mutex_unlock(&w->idx_lock);
+}
+
+static void idx_end(struct fuse_dax_window *w, fuse_ino_t ino)
+{
+	struct dax_ino *r;
+
+	pthread_mutex_lock(&w->idx_lock);
+	r = idx_get(w, ino);
+	if (r) {
+		r->changing--;
+		idx_drop_if_unused(w, r);
+	}
+	pthread_mutex_unlock(&w->idx_lock);
+}
+
+/* With idx_lock held: widen r's bounds to cover what e shows now. */
+static void idx_cover(struct dax_ino *r, const struct dax_entry *e)
+{
+	uint64_t end = e->foffset + e->file_len;
+
+	if (e->file_len < e->len && end < r->grow_edge)
+		r->grow_edge = end;
+	if (e->file_len && end > r->shown_end)
+		r->shown_end = end;
+}
+
+/* Entry e joined the table (a new mapping, or one piece of a split). */
+static void idx_added(struct fuse_dax_window *w, const struct dax_entry *e)
+{
+	struct dax_ino *r;
+
+	pthread_mutex_lock(&w->idx_lock);
+	r = idx_get(w, e->ino);
+	/* A mapping begins with idx_begin() and a split piece has a sibling. */
+	if (r) {
+		r->entries++;
+		idx_cover(r, e);
+	}
+	pthread_mutex_unlock(&w->idx_lock);
+}
+
+/* Entry e's file part changed: keep the bounds covering it. */
+static void idx_changed(struct fuse_dax_window *w, const struct dax_entry *e)
+{
+	struct dax_ino *r;
+
+	pthread_mutex_lock(&w->idx_lock);
+	r = idx_get(w, e->ino);
+	if (r)
+		idx_cover(r, e);
+	pthread_mutex_unlock(&w->idx_lock);
+}
+
+static void idx_removed(struct fuse_dax_window *w, fuse_ino_t ino)
+{
+	struct dax_ino *r;
+
+	pthread_mutex_lock(&w->idx_lock);
+	r = idx_get(w, ino);
+	if (r) {
+		r->entries--;
+		idx_drop_if_unused(w, r);
+	}
+	pthread_mutex_unlock(&w->idx_lock);
+}
+
+/* After a pass over all of ino's entries: its exact bounds. */
+static void idx_set_bounds(struct fuse_dax_window *w, fuse_ino_t ino)
+{
+	struct dax_ino *r;
+
+	pthread_mutex_lock(&w->idx_lock);
+	r = idx_get(w, ino);
+	if (r) {
+		r->grow_edge = UINT64_MAX;
+		r->shown_end = 0;
+		for (size_t i = 0; i < w->count; i++)
+			if (w->tab[i].ino == ino)
+				idx_cover(r, &w->tab[i]);
+	}
+	pthread_mutex_unlock(&w->idx_lock);
+}
+
+/*
+ * Without w->lock: do ino's mappings already show its file up to size
+ * (rounded up to a page) and nothing beyond? Then revalidate has nothing
+ * to do. A change under way answers no, so its caller waits for it.
+ */
+static int idx_follows(struct fuse_dax_window *w, fuse_ino_t ino, uint64_t size)
+{
+	uint64_t eof = round_up_sat(size, w->page);
+	struct dax_ino *r;
+	int follows;
+
+	pthread_mutex_lock(&w->idx_lock);
+	r = idx_get(w, ino);
+	follows = !r || (!r->changing && eof <= r->grow_edge && eof >= r->shown_end);
+	pthread_mutex_unlock(&w->idx_lock);
+	return follows;
+}
+
 /* The part of e at window range [from, to), which lies inside e. */
 static struct dax_entry entry_slice(const struct dax_entry *e, uint64_t from,
 				    uint64_t to)
@@ -202,6 +401,7 @@ static void table_carve(struct fuse_dax_window *w, uint64_t start,
 			right.file = dax_file_get(e.file);
 			w->tab[i] = entry_slice(&e, e.moffset, start);
 			table_insert_at(w, i + 1, &right);
+			idx_added(w, &right);
 			return;
 		}
 		if (keep_left) {
@@ -213,6 +413,7 @@ static void table_carve(struct fuse_dax_window *w, uint64_t start,
 		} else {
 			dax_file_put(e.file);
 			table_remove_at(w, i);
+			idx_removed(w, e.ino);
 		}
 	}
 }
@@ -252,15 +453,14 @@ int fuse_dax_window_new(uint64_t size, uint64_t alignment,
 	w->ops = ops;
 	w->backend = backend;
 	pthread_mutex_init(&w->lock, NULL);
+	pthread_mutex_init(&w->idx_lock, NULL);
 	*out = w;
 	return 0;
 }
 
-void dax_window_set_local(struct fuse_dax_window *w, void *base,
-			  uint64_t (*fault_count)(const void *backend))
+void dax_window_set_local(struct fuse_dax_window *w, void *base)
 {
 	w->base = base;
-	w->fault_count = fault_count;
 }
 
 static int unmap_matching_locked(struct fuse_dax_window *w, int all,
@@ -279,7 +479,9 @@ void fuse_dax_window_destroy(struct fuse_dax_window *w)
 	pthread_mutex_unlock(&w->lock);
 	if (w->ops->destroy)
 		w->ops->destroy(w->backend);
+	pthread_mutex_destroy(&w->idx_lock);
 	pthread_mutex_destroy(&w->lock);
+	free(w->idx);
 	free(w->tab);
 	free(w);
 }
@@ -297,11 +499,6 @@ uint64_t fuse_dax_window_alignment(const struct fuse_dax_window *w)
 void *fuse_dax_window_base(const struct fuse_dax_window *w)
 {
 	return w->base;
-}
-
-uint64_t fuse_dax_window_fault_count(const struct fuse_dax_window *w)
-{
-	return w->fault_count ? w->fault_count(w->backend) : 0;
 }
 
 /* ---- validation ---- */
@@ -372,6 +569,69 @@ static int backend_show(struct fuse_dax_window *w, uint64_t moffset,
 	return err;
 }
 
+/* Make e show exactly file_len bytes of its file, then zeros. */
+static int entry_set_file_len(struct fuse_dax_window *w, struct dax_entry *e,
+			      uint64_t file_len)
+{
+	int err;
+
+	if (file_len > e->file_len)
+		err = w->ops->map(w->backend, e->moffset + e->file_len,
+				  file_len - e->file_len, e->file->fd,
+				  e->foffset + e->file_len, e->prot);
+	else
+		err = w->ops->map_zero(w->backend, e->moffset + file_len,
+				       e->file_len - file_len, e->prot);
+	if (err) {
+		dax_log(DAX_LOG_ERR,
+			"DAX window: resizing the mapping of inode %llu at window offset %llu to %llu file bytes failed: %s\n",
+			(unsigned long long)e->ino,
+			(unsigned long long)e->moffset,
+			(unsigned long long)file_len, strerror(-err));
+		return err;
+	}
+	e->file_len = file_len;
+	idx_changed(w, e);
+	return 0;
+}
+
+/*
+ * Make e show its file up to the file's size now, as fstat() on the
+ * window's own descriptor reports it: file pages up to the end rounded up
+ * to a page, zero pages beyond. Returns 1 if e changed, 0, or -errno.
+ */
+static int entry_follow_file(struct fuse_dax_window *w, struct dax_entry *e)
+{
+	uint64_t file_len;
+	struct stat st;
+	int err;
+
+	if (fstat(e->file->fd, &st) < 0)
+		return -errno;
+	file_len = file_part((uint64_t)st.st_size, w->page, e->foffset, e->len);
+	if (file_len == e->file_len)
+		return 0;
+	err = entry_set_file_len(w, e, file_len);
+	return err ? err : 1;
+}
+
+/* After a failed change: leave [moffset, +len) empty, in memory and table. */
+static void range_abandon(struct fuse_dax_window *w, uint64_t moffset,
+			  uint64_t len)
+{
+	/*
+	 * A local mmap that failed may have left anything there: make the
+	 * range the reservation again. A backend of the window's own (a
+	 * VMM's) leaves what it failed to change as it was, and the table
+	 * keeps it: unmapping pages the client may still be using could kill
+	 * the VM.
+	 */
+	if (!w->base)
+		return;
+	w->ops->unmap(w->backend, moffset, len);
+	table_carve(w, moffset, moffset + len);
+}
+
 int fuse_dax_window_map(struct fuse_dax_window *w, uint64_t moffset,
 			uint64_t len, int fd, fuse_ino_t ino, uint64_t foffset,
 			int prot)
@@ -379,6 +639,7 @@ int fuse_dax_window_map(struct fuse_dax_window *w, uint64_t moffset,
 	struct dax_entry e = { .moffset = moffset, .len = len, .ino = ino,
 			       .foffset = foffset, .prot = prot };
 	uint64_t size = 0;
+	size_t i;
 	int err;
 
 	err = check_map_args(w, moffset, len, foffset, prot);
@@ -394,8 +655,11 @@ int fuse_dax_window_map(struct fuse_dax_window *w, uint64_t moffset,
 
 	pthread_mutex_lock(&w->lock);
 	err = table_reserve(w, 2);
+	if (!err)
+		err = idx_reserve(w);
 	if (err)
 		goto out_unlock;
+	idx_begin(w, ino);
 	err = backend_show(w, moffset, len, e.file->fd, foffset, e.file_len,
 			   prot);
 	if (err) {
@@ -403,22 +667,29 @@ int fuse_dax_window_map(struct fuse_dax_window *w, uint64_t moffset,
 			"DAX window: mapping inode %llu at window offset %llu (+%llu) failed: %s\n",
 			(unsigned long long)ino, (unsigned long long)moffset,
 			(unsigned long long)len, strerror(-err));
-		/*
-		 * A local mmap that failed may have left anything there: make
-		 * the range the reservation again. A backend of the window's
-		 * own (a VMM's) leaves what it failed to change as it was, and
-		 * the table keeps it: unmapping pages the client may still be
-		 * using could kill the VM.
-		 */
-		if (w->base) {
-			w->ops->unmap(w->backend, moffset, len);
-			table_carve(w, moffset, moffset + len);
-		}
-		goto out_unlock;
+		/* The old contents may be partly gone: leave the range empty. */
+		range_abandon(w, moffset, len);
+		goto out_end;
 	}
 	table_carve(w, moffset, moffset + len);
-	table_insert_at(w, table_first_end_after(w, moffset), &e);
+	i = table_first_end_after(w, moffset);
+	table_insert_at(w, i, &e);
+	idx_added(w, &w->tab[i]);
 	e.file = NULL;
+	/*
+	 * The size was read before the lock, and another host process may
+	 * have changed the file since. Now that the mapping is in the table,
+	 * where a revalidate started from now on finds it, follow the file
+	 * once more: whoever changes its size after this fstat() and then
+	 * calls revalidate sees this mapping.
+	 */
+	err = entry_follow_file(w, &w->tab[i]);
+	if (err < 0)
+		range_abandon(w, moffset, len);
+	else
+		err = 0;
+out_end:
+	idx_end(w, ino);
 out_unlock:
 	pthread_mutex_unlock(&w->lock);
 	if (e.file)
@@ -472,9 +743,10 @@ static int unmap_matching_locked(struct fuse_dax_window *w, int all,
 
 	while (i < w->count) {
 		struct dax_entry *e = &w->tab[i];
+		fuse_ino_t e_ino = e->ino;
 		int ret;
 
-		if (!all && e->ino != ino) {
+		if (!all && e_ino != ino) {
 			i++;
 			continue;
 		}
@@ -486,6 +758,7 @@ static int unmap_matching_locked(struct fuse_dax_window *w, int all,
 		}
 		dax_file_put(e->file);
 		table_remove_at(w, i);
+		idx_removed(w, e_ino);
 		removed++;
 	}
 	return err ? err : removed;
@@ -553,32 +826,7 @@ int fuse_dax_window_find(struct fuse_dax_window *w, fuse_ino_t ino,
 	return n;
 }
 
-/* ---- the ordering contract ---- */
-
-/* Make e show exactly file_len bytes of its file, then zeros. */
-static int entry_set_file_len(struct fuse_dax_window *w, struct dax_entry *e,
-			      uint64_t file_len)
-{
-	int err;
-
-	if (file_len > e->file_len)
-		err = w->ops->map(w->backend, e->moffset + e->file_len,
-				  file_len - e->file_len, e->file->fd,
-				  e->foffset + e->file_len, e->prot);
-	else
-		err = w->ops->map_zero(w->backend, e->moffset + file_len,
-				       e->file_len - file_len, e->prot);
-	if (err) {
-		dax_log(DAX_LOG_ERR,
-			"DAX window: resizing the mapping of inode %llu at window offset %llu to %llu file bytes failed: %s\n",
-			(unsigned long long)e->ino,
-			(unsigned long long)e->moffset,
-			(unsigned long long)file_len, strerror(-err));
-		return err;
-	}
-	e->file_len = file_len;
-	return 0;
-}
+/* ---- the ordering contract and coherence with the host ---- */
 
 int fuse_dax_window_clip(struct fuse_dax_window *w, fuse_ino_t ino,
 			 uint64_t size)
@@ -586,6 +834,9 @@ int fuse_dax_window_clip(struct fuse_dax_window *w, fuse_ino_t ino,
 	int changed = 0, err = 0;
 
 	pthread_mutex_lock(&w->lock);
+	if (!idx_get(w, ino))
+		goto out_unlock;	/* no mapping of ino */
+	idx_begin(w, ino);
 	for (size_t i = 0; i < w->count; i++) {
 		struct dax_entry *e = &w->tab[i];
 		uint64_t file_len;
@@ -600,6 +851,9 @@ int fuse_dax_window_clip(struct fuse_dax_window *w, fuse_ino_t ino,
 			break;
 		changed++;
 	}
+	idx_set_bounds(w, ino);
+	idx_end(w, ino);
+out_unlock:
 	pthread_mutex_unlock(&w->lock);
 	return err ? err : changed;
 }
@@ -609,29 +863,28 @@ int fuse_dax_window_revalidate(struct fuse_dax_window *w, fuse_ino_t ino,
 {
 	int changed = 0, err = 0;
 
+	/* The common case, without the window's lock: nothing to do. */
+	if (idx_follows(w, ino, size))
+		return 0;
 	pthread_mutex_lock(&w->lock);
+	if (!idx_get(w, ino))
+		goto out_unlock;	/* its last mapping went meanwhile */
+	idx_begin(w, ino);
 	for (size_t i = 0; i < w->count; i++) {
-		struct dax_entry *e = &w->tab[i];
-		uint64_t file_len, real = size;
-		struct stat st;
+		int ret;
 
-		if (e->ino != ino)
+		if (w->tab[i].ino != ino)
 			continue;
-		/* Never trust size beyond what the file really holds. */
-		if (fstat(e->file->fd, &st) < 0) {
-			err = -errno;
+		ret = entry_follow_file(w, &w->tab[i]);
+		if (ret < 0) {
+			err = ret;
 			break;
 		}
-		if ((uint64_t)st.st_size < real)
-			real = (uint64_t)st.st_size;
-		file_len = file_part(real, w->page, e->foffset, e->len);
-		if (file_len == e->file_len)
-			continue;
-		err = entry_set_file_len(w, e, file_len);
-		if (err)
-			break;
-		changed++;
+		changed += ret;
 	}
+	idx_set_bounds(w, ino);
+	idx_end(w, ino);
+out_unlock:
 	pthread_mutex_unlock(&w->lock);
 	return err ? err : changed;
 }
@@ -649,6 +902,48 @@ static int check_entry(const struct fuse_dax_window *w,
 		return -EUCLEAN;
 	if (e->file_len > e->len || !e->file || e->file->refs == 0)
 		return -EUCLEAN;
+	return 0;
+}
+
+/* The index against the table: counts exact, bounds covering every entry. */
+static int check_index(const struct fuse_dax_window *w)
+{
+	for (size_t k = 0; k < w->nidx; k++) {
+		const struct dax_ino *r = &w->idx[k];
+		unsigned n = 0;
+
+		if ((k && w->idx[k - 1].ino >= r->ino) || r->changing ||
+		    !r->entries)
+			goto bad;
+		for (size_t i = 0; i < w->count; i++) {
+			const struct dax_entry *e = &w->tab[i];
+			uint64_t end = e->foffset + e->file_len;
+
+			if (e->ino != r->ino)
+				continue;
+			n++;
+			if ((e->file_len < e->len && end < r->grow_edge) ||
+			    (e->file_len && end > r->shown_end))
+				goto bad;
+		}
+		if (n != r->entries)
+			goto bad;
+		continue;
+bad:
+		dax_log(DAX_LOG_ERR,
+			"DAX window: index record of inode %llu (%u entries, %u changing, grow edge %llu, shown end %llu) does not match the table\n",
+			(unsigned long long)r->ino, r->entries, r->changing,
+			(unsigned long long)r->grow_edge,
+			(unsigned long long)r->shown_end);
+		return -EUCLEAN;
+	}
+	for (size_t i = 0; i < w->count; i++)
+		if (!idx_get(w, w->tab[i].ino)) {
+			dax_log(DAX_LOG_ERR,
+				"DAX window: inode %llu has mappings but no index record\n",
+				(unsigned long long)w->tab[i].ino);
+			return -EUCLEAN;
+		}
 	return 0;
 }
 
@@ -670,6 +965,11 @@ int dax_window_check(struct fuse_dax_window *w)
 				(unsigned long long)e->foffset,
 				(unsigned long long)e->file_len);
 		prev_end = entry_end(e);
+	}
+	if (!err) {
+		pthread_mutex_lock(&w->idx_lock);
+		err = check_index(w);
+		pthread_mutex_unlock(&w->idx_lock);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return err;

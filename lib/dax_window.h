@@ -34,16 +34,16 @@ uint64_t dax_page_size(void);
 
 /*
  * Called by fuse_dax_window_new_local() right after fuse_dax_window_new():
- * records the local address and how to read the backend's count of pages
- * the SIGBUS handler replaced (NULL: the window has no ZERO_FAULTS).
+ * records the local address (fuse_dax_window_base()).
  */
-void dax_window_set_local(struct fuse_dax_window *w, void *base,
-			  uint64_t (*fault_count)(const void *backend));
+void dax_window_set_local(struct fuse_dax_window *w, void *base);
 
 /*
  * Check the table's invariants: sorted, non-overlapping, inside the window,
- * file_len <= len, every piece page-aligned. Returns 0 or -EUCLEAN, logging
- * what is wrong. For tests.
+ * file_len <= len, every piece page-aligned; and the per-inode index that
+ * revalidate's fast path reads: one record per mapped inode, with its exact
+ * number of entries, no change under way, and bounds that cover every
+ * entry. Returns 0 or -EUCLEAN, logging what is wrong. For tests.
  */
 int dax_window_check(struct fuse_dax_window *w);
 

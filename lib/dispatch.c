@@ -849,6 +849,11 @@ void do_interrupt(fuse_req_t req, const struct wire_req *w)
 	struct fuse_req *cur;
 	bool found = false;
 
+	/* init() set no_interrupt: ENOSYS tells the client to stop sending. */
+	if (se->conn.no_interrupt) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	pthread_mutex_lock(&se->lock);
 	for (cur = se->inflight.next; cur != &se->inflight; cur = cur->next) {
 		if (cur->unique != target)

@@ -11,6 +11,7 @@
 #include "wire.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -45,6 +46,14 @@ struct transport_ops {
 	int (*clone)(struct fuse_chan *master, struct fuse_chan **out);
 	/** Release a channel made by clone (not the master). */
 	void (*release)(struct fuse_chan *ch);
+	/**
+	 * Optional (FUSE passthrough): register fd as a backing file on the
+	 * connection; returns its backing id (> 0) or a negative errno.
+	 * NULL: the transport has no backing files (lib/passthrough.c).
+	 */
+	int (*backing_open)(struct fuse_chan *master, int fd);
+	/** Drop a backing id; 0 or a negative errno. */
+	int (*backing_close)(struct fuse_chan *master, int backing_id);
 };
 
 /*
@@ -186,9 +195,22 @@ struct fuse_session {
 	struct uring_pool *uring;
 	/** -o uring_queue_depth=N, 0 for the default. */
 	unsigned int uring_depth;
+	/*
+	 * The kernel's possible CPUs, read from /sys when io_uring is asked
+	 * for: a sandboxed server (passthrough_dax) has no /sys by INIT.
+	 */
+	int uring_cpus;
 
 	/* vhost-user-fs (lib/transport_vhost_user.c), or NULL. */
 	struct vu_dev *vu;
+
+	/* A CUSE device's session (lib/cuse.c), or NULL. Owned. */
+	struct cuse_data *cuse;
+
+	/* FUSE passthrough (lib/passthrough.c): "unavailable" said once, and
+	 * the last errno a backing file was refused with (said once each). */
+	atomic_bool passthrough_refusal_logged;
+	atomic_int passthrough_refusal_errno;
 
 	/* Loop state. */
 	atomic_int exited;
@@ -241,6 +263,10 @@ bool notify_take_retrieve(struct fuse_session *se, uint64_t unique, void **cooki
 #include "opcodes.def"
 #undef OPCODE
 
+/* cuse.c */
+/** Free what cuse_lowlevel_new() attached to the session. */
+void cuse_data_free(struct cuse_data *cd);
+
 /* transport.c: the registry. */
 /** Every transport class, NULL-terminated; the first is the default. */
 extern const struct transport_class *const transport_classes[];
@@ -259,5 +285,8 @@ void transport_dev_unmount(struct fuse_session *se);
 /* loop.c / loop_mt.c */
 /** Receive buffer for one worker, page aligned. */
 void *loop_alloc_buffer(struct fuse_session *se);
+
+/* lib/signals.c: what a library thread blocks (all but fault/trap signals) */
+void signals_fill_blockable(sigset_t *set);
 
 #endif /* FUSEDAX_FUSE_I_H */

@@ -4,6 +4,7 @@
  * (FUSE_MAP_ALIGNMENT) is negotiated here when a window is attached.
  */
 #include "fuse_i.h"
+#include "mount.h"
 
 #include <errno.h>
 #include <string.h>
@@ -49,6 +50,7 @@ static const struct cap_map cap_table[] = {
 	{ FUSE_CAP_EXPIRE_ONLY, FUSE_HAS_EXPIRE_ONLY },
 	{ FUSE_CAP_SETXATTR_EXT, FUSE_SETXATTR_EXT },
 	{ FUSE_CAP_DIRECT_IO_ALLOW_MMAP, FUSE_DIRECT_IO_ALLOW_MMAP },
+	{ FUSE_CAP_PASSTHROUGH, FUSE_PASSTHROUGH },
 	{ FUSE_CAP_NO_EXPORT_SUPPORT, FUSE_NO_EXPORT_SUPPORT },
 	{ FUSE_CAP_DAX_INODE, FUSE_HAS_INODE_DAX },
 	{ FUSE_CAP_DAX_MAPPING, FUSE_MAP_ALIGNMENT },
@@ -104,14 +106,23 @@ static uint64_t init_default_want(const struct fuse_session *se, uint64_t capabl
 	return want & capable;
 }
 
-/* Whether the file system's init() changed want (32-bit) or want_ext. */
-static uint64_t init_merge_want(const struct fuse_conn_info *c, uint64_t want_before)
-{
-	uint64_t want = c->want_ext;
+/*
+ * What the library believes want and want_ext hold while init() runs: the
+ * defaults, plus every fuse_set/unset_feature_flag() since. A file system
+ * that writes want directly is told apart from one that writes want_ext
+ * by comparing against these. Only the thread running init() sees them.
+ */
+struct want_track {
+	const struct fuse_conn_info *conn;
+	uint32_t want;
+	uint64_t want_ext;
+};
 
-	if ((uint32_t)c->want != (uint32_t)want_before)
-		want = (want & ~(uint64_t)UINT32_MAX) | c->want;
-	return want;
+static __thread struct want_track *want_tracking;
+
+static struct want_track *want_track_of(const struct fuse_conn_info *conn)
+{
+	return want_tracking && want_tracking->conn == conn ? want_tracking : NULL;
 }
 
 static void init_fill_conn(struct fuse_session *se, const struct fuse_init_in *in,
@@ -134,6 +145,12 @@ static void init_fill_conn(struct fuse_session *se, const struct fuse_init_in *i
 			 (unsigned long long)fuse_dax_window_alignment(se->dax));
 		capable &= ~FUSE_CAP_DAX_MAPPING;
 	}
+	/* 7.38 made expire-only notifications part of the protocol. */
+	if (in->minor >= 38)
+		capable |= FUSE_CAP_EXPIRE_ONLY;
+	/* Backing files are registered with ioctls on the connection. */
+	if (!se->tp->backing_open)
+		capable &= ~FUSE_CAP_PASSTHROUGH;
 	c->proto_major = in->major;
 	c->proto_minor = in->minor;
 	c->capable_ext = capable;
@@ -141,12 +158,15 @@ static void init_fill_conn(struct fuse_session *se, const struct fuse_init_in *i
 	c->want_ext = init_default_want(se, capable);
 	c->want = (uint32_t)c->want_ext;
 	c->max_readahead = in->max_readahead;
+	c->max_read = mount_opts_max_read(se->mo);
 	c->max_write = (uint32_t)(se->bufsize - 4096);
 	if (c->max_write > se->bufsize - page)
 		c->max_write = (uint32_t)(se->bufsize - page);
 	c->max_background = 0;
 	c->congestion_threshold = 0;
-	c->time_gran = 0;
+	c->time_gran = 1;
+	c->max_backing_stack_depth = FUSE_BACKING_STACKED_UNDER;
+	c->no_interrupt = 0;
 }
 
 static void init_reply(fuse_req_t req, const struct fuse_conn_info *c, uint64_t want,
@@ -175,6 +195,9 @@ static void init_reply(fuse_req_t req, const struct fuse_conn_info *c, uint64_t 
 	}
 	if (want & FUSE_CAP_DAX_MAPPING)
 		out.map_alignment = (uint16_t)log2_u64(fuse_dax_window_alignment(se->dax));
+	/* The client counts its own layer in the stack depth. */
+	if (want & FUSE_CAP_PASSTHROUGH)
+		out.max_stack_depth = c->max_backing_stack_depth + 1;
 	if (kflags >> 32)
 		kflags |= FUSE_INIT_EXT;
 	out.flags = (uint32_t)kflags;
@@ -191,14 +214,80 @@ static void init_reply(fuse_req_t req, const struct fuse_conn_info *c, uint64_t 
 	reply_send(req, 0, &iov, 1);
 }
 
+/* Runs the file system's init() with want tracking on, then folds a
+ * change of the 32-bit want into want_ext. */
+static void init_call_fs(struct fuse_session *se)
+{
+	struct fuse_conn_info *c = &se->conn;
+	struct want_track track = { c, c->want, c->want_ext };
+	uint32_t max_read = c->max_read;	/* the mount option's */
+
+	want_tracking = &track;
+	se->op.init(se->userdata, c);
+	fuse_convert_to_conn_want_ext(c);
+	want_tracking = NULL;
+	/* The client learnt max_read from the mount options, not from INIT:
+	 * libfuse refuses the INIT here; we say so and go on. */
+	if (c->max_read != max_read)
+		fuse_log(FUSE_LOG_INFO,
+			 "fuse: init() set conn->max_read to %u but the mount said %u: the "
+			 "client keeps %u (set both, with -o max_read=)\n", c->max_read,
+			 max_read, max_read);
+}
+
+/*
+ * What the file system asked for, minus what cannot be: capabilities the
+ * client did not offer, and passthrough next to the writeback cache (the
+ * kernel silently drops passthrough then, and every passthrough open
+ * would fail). Each refusal is said once, here.
+ */
+static uint64_t init_check_want(struct fuse_session *se)
+{
+	struct fuse_conn_info *c = &se->conn;
+	uint64_t want = c->want_ext;
+
+	if (want & ~c->capable_ext) {
+		fuse_log(FUSE_LOG_INFO,
+			 "fuse: the file system asked for capabilities 0x%llx the client "
+			 "does not offer: left out\n",
+			 (unsigned long long)(want & ~c->capable_ext));
+		want &= c->capable_ext;
+	}
+	/* Granted (they only describe the server), but not acted upon. */
+	if (want & (FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE))
+		fuse_log(FUSE_LOG_INFO,
+			 "fuse: splice (FUSE_CAP_SPLICE_*) accepted; fusedax moves data with "
+			 "read(2) and writev(2)\n");
+	if ((want & FUSE_CAP_PASSTHROUGH) && (want & FUSE_CAP_WRITEBACK_CACHE)) {
+		fuse_log(FUSE_LOG_INFO,
+			 "fuse: FUSE passthrough and the writeback cache exclude each other: "
+			 "passthrough off\n");
+		want &= ~(uint64_t)FUSE_CAP_PASSTHROUGH;
+	}
+	if ((want & FUSE_CAP_PASSTHROUGH) &&
+	    c->max_backing_stack_depth > FUSE_BACKING_STACKED_OVER) {
+		fuse_log(FUSE_LOG_INFO,
+			 "fuse: max_backing_stack_depth %u is above the kernel's limit of %u: "
+			 "passthrough off\n", c->max_backing_stack_depth,
+			 FUSE_BACKING_STACKED_OVER);
+		want &= ~(uint64_t)FUSE_CAP_PASSTHROUGH;
+	}
+	return want;
+}
+
 void session_do_init(fuse_req_t req, const struct wire_req *w)
 {
 	struct fuse_session *se = req->se;
 	const struct fuse_init_in *in = &w->arg.init;
 	struct fuse_conn_info *c = &se->conn;
 	uint64_t kflags = in->flags;
-	uint64_t want, want_before;
+	uint64_t want;
 
+	if (se->cuse) {
+		fuse_log(FUSE_LOG_ERR, "fuse: FUSE INIT on a CUSE session: refused\n");
+		fuse_reply_err(req, EPROTO);
+		return;
+	}
 	if (se->debug)
 		fuse_log(FUSE_LOG_DEBUG, "INIT: %u.%u, flags 0x%08x, flags2 0x%08x, transport %s\n",
 			 in->major, in->minor, in->flags, in->flags2, se->tp->name);
@@ -223,10 +312,9 @@ void session_do_init(fuse_req_t req, const struct wire_req *w)
 		kflags &= ~(uint64_t)FUSE_INIT_EXT;
 
 	init_fill_conn(se, in, kflags);
-	want_before = c->want_ext;
 	if (se->op.init)
-		se->op.init(se->userdata, c);
-	want = init_merge_want(c, want_before) & c->capable_ext;
+		init_call_fs(se);
+	want = init_check_want(se);
 	c->want_ext = want;
 	c->want = (uint32_t)want;
 	if (c->max_write > se->bufsize - 4096)
@@ -261,22 +349,60 @@ void session_do_init(fuse_req_t req, const struct wire_req *w)
  * Capability helpers of the public API.
  */
 
-int fuse_set_feature_flag(struct fuse_conn_info *conn, uint64_t flag)
+bool fuse_set_feature_flag(struct fuse_conn_info *conn, uint64_t flag)
 {
-	if (!(conn->capable_ext & flag) && !(flag <= UINT32_MAX && (conn->capable & flag)))
-		return 0;
+	struct want_track *track = want_track_of(conn);
+
+	if (!(conn->capable_ext & flag))
+		return false;
 	conn->want_ext |= flag;
-	conn->want = (uint32_t)conn->want_ext;
-	return 1;
+	conn->want |= (uint32_t)flag;
+	if (track) {
+		track->want_ext |= flag;
+		track->want |= (uint32_t)flag;
+	}
+	return true;
 }
 
 void fuse_unset_feature_flag(struct fuse_conn_info *conn, uint64_t flag)
 {
+	struct want_track *track = want_track_of(conn);
+
 	conn->want_ext &= ~flag;
-	conn->want = (uint32_t)conn->want_ext;
+	conn->want &= ~(uint32_t)flag;
+	if (track) {
+		track->want_ext &= ~flag;
+		track->want &= ~(uint32_t)flag;
+	}
 }
 
-int fuse_get_feature_flag(struct fuse_conn_info *conn, uint64_t flag)
+bool fuse_get_feature_flag(struct fuse_conn_info *conn, uint64_t flag)
 {
 	return (conn->capable_ext & flag) != 0;
+}
+
+int fuse_convert_to_conn_want_ext(struct fuse_conn_info *conn)
+{
+	struct want_track *track = want_track_of(conn);
+	uint32_t low = (uint32_t)conn->want_ext;
+
+	/*
+	 * want untouched since the library last set it, or already equal to
+	 * the low half of want_ext: nothing to carry over. Outside init() the
+	 * library does not know its own values and compares with want_ext.
+	 */
+	if (conn->want == low || (track && conn->want == track->want)) {
+		conn->want = low;
+		return 0;
+	}
+	if (!track || conn->want_ext != track->want_ext) {
+		fuse_log(FUSE_LOG_ERR,
+			 "fuse: init() changed both conn->want (0x%x) and conn->want_ext "
+			 "(0x%llx) in different ways: using want_ext\n", conn->want,
+			 (unsigned long long)conn->want_ext);
+		return -EINVAL;
+	}
+	conn->want_ext = (conn->want_ext & ~(uint64_t)UINT32_MAX) | conn->want;
+	conn->want = (uint32_t)conn->want_ext;
+	return 0;
 }

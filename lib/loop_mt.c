@@ -4,6 +4,7 @@
  * and a worker about to wait while max_idle_threads peers already wait
  * exits instead. With clone_fd each worker reads its own cloned channel.
  */
+#include "compat.h"
 #include "fuse_i.h"
 
 #include <errno.h>
@@ -240,8 +241,16 @@ static int mt_start_worker(struct mt_loop *mt)
 		err = -ENOMEM;
 		goto out_free;
 	}
-	/* Workers leave signals to the thread that installed the handlers. */
-	sigfillset(&all);
+	/*
+	 * Workers leave the signals that end the loop to the thread that
+	 * installed their handlers, as libfuse's do. Others stay open: the
+	 * high-level -o intr interrupts a worker's callback with one.
+	 */
+	sigemptyset(&all);
+	sigaddset(&all, SIGTERM);
+	sigaddset(&all, SIGINT);
+	sigaddset(&all, SIGHUP);
+	sigaddset(&all, SIGQUIT);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	err = -pthread_create(&w->thread, NULL, mt_worker_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -334,7 +343,8 @@ int fuse_session_loop_mt_312(struct fuse_session *se, struct fuse_loop_config *c
 	return err ? err : se->error;
 }
 
-int fuse_session_loop_mt_31(struct fuse_session *se, struct fuse_loop_config_v1 *config)
+/* API 3.2 to 3.11: the two-member config of those headers. */
+int fuse_session_loop_mt_32(struct fuse_session *se, struct fuse_loop_config_v1 *config)
 {
 	struct fuse_loop_config c = {
 		.clone_fd = config ? config->clone_fd : 0,
@@ -345,7 +355,8 @@ int fuse_session_loop_mt_31(struct fuse_session *se, struct fuse_loop_config_v1 
 	return fuse_session_loop_mt_312(se, &c);
 }
 
-int fuse_session_loop_mt_30(struct fuse_session *se, int clone_fd)
+/* API 3.0 and 3.1: a clone_fd flag. */
+int fuse_session_loop_mt_31(struct fuse_session *se, int clone_fd)
 {
 	struct fuse_loop_config c = {
 		.clone_fd = clone_fd,

@@ -268,6 +268,17 @@ out_fail:
 	return mp.err;
 }
 
+unsigned int mount_opts_max_read(const struct mount_opts *mo)
+{
+	const char *p = mo ? mo->kernel_opts : NULL;
+
+	/* An option starts the list or follows a comma. */
+	for (; p && (p = strstr(p, "max_read=")); p++)
+		if (p == mo->kernel_opts || p[-1] == ',')
+			return (unsigned int)strtoul(p + strlen("max_read="), NULL, 10);
+	return 0;
+}
+
 int mount_opts_allow_root(const struct mount_opts *mo)
 {
 	return mo && mo->allow_root;
@@ -342,10 +353,15 @@ static char *mtab_opts(const struct mount_opts *mo)
 
 	if (fuse_opt_add_opt(&opts, mo->flags & MS_RDONLY ? "ro" : "rw") < 0)
 		return NULL;
-	for (size_t i = 1; i < MOUNT_FLAG_COUNT; i++)
-		if ((mo->flags & mount_flags[i].flag) &&
-		    fuse_opt_add_opt(&opts, mount_flags[i].set) < 0)
+	for (size_t i = 1; i < MOUNT_FLAG_COUNT; i++) {
+		const char *word = (mo->flags & mount_flags[i].flag) ? mount_flags[i].set : NULL;
+
+		/* fusermount3 mounts nosuid,nodev unless told suid/dev. */
+		if (!word && (mount_flags[i].flag & (MS_NOSUID | MS_NODEV)))
+			word = mount_flags[i].clear;
+		if (word && fuse_opt_add_opt(&opts, word) < 0)
 			goto out_free;
+	}
 	if (mo->helper_opts && fuse_opt_add_opt(&opts, mo->helper_opts) < 0)
 		goto out_free;
 	return opts;

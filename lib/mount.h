@@ -29,6 +29,9 @@ int mount_opts_parse(struct fuse_args *args, struct mount_opts **out);
 /* Free mo (NULL is fine). Call it only after mount_unmount(). */
 void mount_opts_free(struct mount_opts *mo);
 
+/* The -o max_read= the client was mounted with, or 0 (no limit). */
+unsigned int mount_opts_max_read(const struct mount_opts *mo);
+
 /* allow_root was given: the session must refuse requests from users other
  * than the mount's owner and root (the kernel was told allow_other). */
 int mount_opts_allow_root(const struct mount_opts *mo);

@@ -63,10 +63,13 @@ int reply_send(fuse_req_t req, int error, const struct iovec *payload, int count
 	out.error = -error;
 	out.unique = req->unique;
 
-	if (req->se->debug)
-		fuse_log(FUSE_LOG_DEBUG, "   unique: %llu, %s: %d, outsize: %zu\n",
-			 (unsigned long long)req->unique, error ? "error" : "success",
-			 -error, len);
+	/* libfuse's spelling: its test suite tells errnos apart by it. */
+	if (req->se->debug && error)
+		fuse_log(FUSE_LOG_DEBUG, "   unique: %llu, error: %d (%s), outsize: %zu\n",
+			 (unsigned long long)req->unique, -error, strerror(error), len);
+	else if (req->se->debug)
+		fuse_log(FUSE_LOG_DEBUG, "   unique: %llu, success, outsize: %zu\n",
+			 (unsigned long long)req->unique, len);
 
 	res = req->se->tp->send(req->ch, iov, count + 1);
 	if (res < 0 && res != -ENOENT && res != -ENODEV && res != -ENOTCONN && count) {
@@ -163,6 +166,29 @@ static void fill_open(struct fuse_open_out *arg, const struct fuse_file_info *f)
 		arg->open_flags |= FOPEN_NOFLUSH;
 	if (f->parallel_direct_writes)
 		arg->open_flags |= FOPEN_PARALLEL_DIRECT_WRITES;
+	if (f->backing_id > 0) {
+		arg->open_flags |= FOPEN_PASSTHROUGH;
+		arg->backing_id = f->backing_id;
+	}
+}
+
+/*
+ * The kernel fails a passthrough open (EIO) that also asks for the page
+ * cache (keep_cache, cache_readdir) or nonseekable: passthrough I/O never
+ * uses the cache, so those flags are dropped, and said so in debug output.
+ */
+static void open_check_passthrough(fuse_req_t req, struct fuse_open_out *arg)
+{
+	const uint32_t allowed = FOPEN_PASSTHROUGH | FOPEN_DIRECT_IO |
+				 FOPEN_PARALLEL_DIRECT_WRITES | FOPEN_NOFLUSH;
+
+	if (!(arg->open_flags & FOPEN_PASSTHROUGH) || !(arg->open_flags & ~allowed))
+		return;
+	if (req->se->debug)
+		fuse_log(FUSE_LOG_DEBUG,
+			 "   passthrough open: dropping open flags 0x%x the kernel refuses "
+			 "with it\n", arg->open_flags & ~allowed);
+	arg->open_flags &= allowed;
 }
 
 int fuse_reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
@@ -186,6 +212,7 @@ int fuse_reply_create(fuse_req_t req, const struct fuse_entry_param *e,
 
 	fill_entry(&arg.entry, e);
 	fill_open(&arg.open, fi);
+	open_check_passthrough(req, &arg.open);
 	return reply_one(req, &arg, sizeof(arg));
 }
 
@@ -215,6 +242,7 @@ int fuse_reply_open(fuse_req_t req, const struct fuse_file_info *fi)
 	struct fuse_open_out arg;
 
 	fill_open(&arg, fi);
+	open_check_passthrough(req, &arg);
 	return reply_one(req, &arg, sizeof(arg));
 }
 

@@ -269,6 +269,7 @@ void fuse_session_destroy(struct fuse_session *se)
 		free(rw);
 	}
 	mount_opts_free(se->mo);
+	cuse_data_free(se->cuse);
 	pthread_mutex_destroy(&se->lock);
 	free(se);
 }
@@ -377,7 +378,8 @@ static void session_debug_request(struct fuse_session *se, const struct wire_req
 /* Requests that must wait for INIT, and INIT that must not repeat. */
 static int session_check_order(struct fuse_session *se, const struct wire_req *w)
 {
-	bool is_init = w->in.opcode == FUSE_INIT;
+	/* A CUSE device's session starts with CUSE_INIT instead. */
+	bool is_init = w->in.opcode == (se->cuse ? FUSE_CUSE_INIT : FUSE_INIT);
 
 	if (se->got_destroy && !is_init)
 		return -EIO;

@@ -3,7 +3,8 @@
  * loop, SIGPIPE is ignored; fuse_remove_signal_handlers() undoes exactly
  * what was installed.
  */
-#include "fuse_lowlevel.h"
+#include "compat.h"
+#include "fuse_i.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -113,4 +114,22 @@ void fuse_remove_signal_handlers(struct fuse_session *se)
 	else
 		signal_session = NULL;
 	remove_all();
+	fail_signals_remove();
+}
+
+/*
+ * The signals a library thread blocks: all but those the kernel raises in
+ * the thread itself for what that thread just did (a fault, a seccomp
+ * trap). Blocking one of those does not hold it back: the kernel resets
+ * its handler to the default and the process dies, so a SIGBUS handler
+ * (the DAX window's FUSE_DAX_WINDOW_ZERO_FAULTS) or a SIGSYS handler
+ * (passthrough_dax's -o seccomp=trap) would never run in such a thread.
+ */
+void signals_fill_blockable(sigset_t *set)
+{
+	static const int synchronous[] = { SIGBUS, SIGSEGV, SIGFPE, SIGILL, SIGTRAP, SIGSYS };
+
+	sigfillset(set);
+	for (size_t i = 0; i < sizeof(synchronous) / sizeof(synchronous[0]); i++)
+		sigdelset(set, synchronous[i]);
 }

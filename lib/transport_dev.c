@@ -84,12 +84,30 @@ static void dev_release(struct fuse_chan *ch)
 	free(ch);
 }
 
+/* FUSE passthrough: backing files live on the connection (any fd of it). */
+static int dev_backing_open(struct fuse_chan *master, int fd)
+{
+	struct fuse_backing_map map = { .fd = fd };
+	int id = ioctl(master->fd, FUSE_DEV_IOC_BACKING_OPEN, &map);
+
+	return id < 0 ? -errno : id;
+}
+
+static int dev_backing_close(struct fuse_chan *master, int backing_id)
+{
+	uint32_t id = (uint32_t)backing_id;
+
+	return ioctl(master->fd, FUSE_DEV_IOC_BACKING_CLOSE, &id) < 0 ? -errno : 0;
+}
+
 const struct transport_ops transport_dev_ops = {
 	.name = "dev_fuse",
 	.receive = dev_receive,
 	.send = dev_send,
 	.clone = dev_clone,
 	.release = dev_release,
+	.backing_open = dev_backing_open,
+	.backing_close = dev_backing_close,
 };
 
 /* ------------------------------------------------------------------------

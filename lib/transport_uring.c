@@ -294,12 +294,25 @@ static void uring_release(struct fuse_chan *ch)
 	transport_dev_ops.release(ch);
 }
 
+/* The rings run over the /dev/fuse connection, which holds backing files. */
+static int uring_backing_open(struct fuse_chan *master, int fd)
+{
+	return transport_dev_ops.backing_open(master, fd);
+}
+
+static int uring_backing_close(struct fuse_chan *master, int backing_id)
+{
+	return transport_dev_ops.backing_close(master, backing_id);
+}
+
 static const struct transport_ops transport_uring_ops = {
 	.name = "io_uring",
 	.receive = uring_receive,
 	.send = uring_send,
 	.clone = uring_clone,
 	.release = uring_release,
+	.backing_open = uring_backing_open,
+	.backing_close = uring_backing_close,
 };
 
 /* ------------------------------------------------------------------------
@@ -581,7 +594,7 @@ static int uring_start_threads(struct uring_pool *pool)
 	int err = 0;
 
 	/* Queue threads leave signals to the thread that installed the handlers. */
-	sigfillset(&all);
+	signals_fill_blockable(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned int i = 0; i < pool->nqueues && !err; i++) {
 		struct uring_queue *q = &pool->queues[i];
@@ -612,7 +625,7 @@ static size_t uring_payload_size(const struct fuse_session *se, uint64_t kflags)
 static int uring_pool_new(struct fuse_session *se, uint64_t kflags, struct uring_pool **out)
 {
 	struct uring_pool *pool;
-	int ncpus = uring_possible_cpus();
+	int ncpus = se->uring_cpus > 0 ? se->uring_cpus : uring_possible_cpus();
 	int err;
 
 	if (ncpus < 0)
@@ -658,6 +671,7 @@ out_free:
 
 static const struct transport_ops *uring_requested(struct fuse_session *se)
 {
+	se->uring_cpus = uring_possible_cpus();
 	return &transport_uring_ops;
 }
 

@@ -482,7 +482,7 @@ static ssize_t vu_receive(struct fuse_chan *ch, void *buf, size_t size)
 		sigset_t all, old;
 		int err;
 
-		sigfillset(&all);
+		signals_fill_blockable(&all);
 		pthread_sigmask(SIG_BLOCK, &all, &old);
 		err = pthread_create(&dev->fe_thread, NULL, frontend_main, dev);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -773,7 +773,7 @@ static int worker_start_locked(struct vu_queue *q, int kick)
 	atomic_fetch_add(&dev->live_workers, 1);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	sigfillset(&all);
+	signals_fill_blockable(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	err = -pthread_create(&t, &attr, queue_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

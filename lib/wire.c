@@ -23,22 +23,27 @@
 #define WIRE_ARG_SIZE_struct sizeof(struct
 
 /* Large enough for every opcode number in opcodes.def (checked at compile
- * time: an index past the end is a constraint violation). */
+ * time: an index past the end is a constraint violation). CUSE_INIT (4096)
+ * takes the last slot. */
 #define WIRE_TABLE_SIZE 64
+#define WIRE_SLOT(number) ((number) == FUSE_CUSE_INIT ? WIRE_TABLE_SIZE - 1 : (number))
 
 static const struct wire_opcode wire_table[WIRE_TABLE_SIZE] = {
 #define OPCODE(number, name, argstruct, shape, flags)			\
-	[number] = { number, &(#number)[5] /* skip "FUSE_" */,		\
-		     WIRE_ARG_SIZE(argstruct), shape, flags },
+	[WIRE_SLOT(number)] = { number, &(#number)[5] /* skip "FUSE_" */, \
+				WIRE_ARG_SIZE(argstruct), shape, flags },
 #include "opcodes.def"
 #undef OPCODE
 };
 
 const struct wire_opcode *wire_opcode_info(uint32_t opcode)
 {
-	if (opcode >= WIRE_TABLE_SIZE || wire_table[opcode].name == NULL)
+	uint32_t slot = WIRE_SLOT(opcode);
+
+	if (slot >= WIRE_TABLE_SIZE || wire_table[slot].name == NULL ||
+	    wire_table[slot].opcode != opcode)
 		return NULL;
-	return &wire_table[opcode];
+	return &wire_table[slot];
 }
 
 const char *wire_opcode_name(uint32_t opcode)

@@ -97,6 +97,7 @@ union wire_arg {
 	struct fuse_syncfs_in syncfs;
 	struct fuse_create_in tmpfile;
 	struct fuse_statx_in statx;
+	struct cuse_init_in cuse_init;
 };
 
 /*

@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
           libfuse3-dev fuse3 liburing-dev fio python3-pytest attr acl
-          util-linux procps e2fsprogs
-          qemu-system-x86 busybox-static cpio python3-matplotlib)
+          util-linux procps e2fsprogs strace libseccomp-dev
+          qemu-system-x86 busybox-static cpio
+          g++ dpkg-dev debian-archive-keyring file python3-packaging python3-py python3-matplotlib)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -3,6 +3,7 @@ wait until the mount is live, and always unmount and stop it at teardown."""
 
 import ctypes
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -19,6 +20,89 @@ BUILD = os.environ.get("FUSEDAX_BUILD", os.path.join(REPO, "build"))
 def example_binary(name):
     """Path of build/example/NAME (FUSEDAX_BUILD overrides the build dir)."""
     return os.path.join(BUILD, "example", name)
+
+
+# FUSEDAX_PD_ARGS="-o sandbox=namespace -o seccomp=kill" runs every
+# passthrough_dax the suite starts with those arguments first (a test's own
+# options come after them, so they win where both say something).
+PD_ARGS_ENV = "FUSEDAX_PD_ARGS"
+
+
+def pd_extra_args(binary):
+    """The arguments $FUSEDAX_PD_ARGS adds to binary (none unless it is
+    passthrough_dax)."""
+    if os.path.basename(str(binary)) != "passthrough_dax":
+        return []
+    return shlex.split(os.environ.get(PD_ARGS_ENV, ""))
+
+
+def with_pd_args(argv):
+    """argv with $FUSEDAX_PD_ARGS right after the program, if the program
+    is passthrough_dax: every test helper that starts a daemon calls this."""
+    argv = list(argv)
+    return argv[:1] + pd_extra_args(argv[0]) + argv[1:]
+
+
+SECCOMP_REFUSAL = "seccomp: refused system call"
+
+
+def assert_no_seccomp_refusal(argv, log):
+    """A daemon under -o seccomp=trap logs every call its filter refused and
+    goes on: unless the test refused one on purpose (seccomp_refuse=), that
+    is a call missing from the allow-list, and a failure."""
+    if any("seccomp_refuse=" in str(a) for a in argv):
+        return
+    lines = [l for l in log.splitlines() if SECCOMP_REFUSAL in l]
+    assert not lines, f"{' '.join(map(str, argv))}: the seccomp filter refused:\n" + \
+        "\n".join(lines)
+
+
+def serving_pid(pid):
+    """The process that serves the requests of the daemon a test started as
+    pid. Sandboxed (passthrough_dax -o sandbox=namespace|chroot), pid is a
+    monitor that unmounts at the end and its one child of the same program
+    serves; otherwise pid itself. Ask once the daemon has answered a request
+    (the server forks after the mount)."""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        return pid
+    for child in children:
+        try:
+            if os.readlink(f"/proc/{child}/exe") == exe:
+                return child
+        except OSError:
+            continue
+    return pid
+
+
+def fd_targets(pid, tree=None):
+    """{fd number: what it names} of process pid. A sandboxed server's links
+    name paths in its own root (the source); a descriptor of a file under
+    the host directory tree is named by its host path, found by identity."""
+    by_id = {}
+    if tree:
+        for root, dirs, files in os.walk(tree):
+            for name in [None] + dirs + files:
+                path = root if name is None else os.path.join(root, name)
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                by_id.setdefault((st.st_dev, st.st_ino), path)
+    out = {}
+    fd_dir = f"/proc/{pid}/fd"
+    for name in os.listdir(fd_dir):
+        link = os.path.join(fd_dir, name)
+        try:
+            target = os.readlink(link)
+            st = os.stat(link)
+        except OSError:
+            continue
+        out[int(name)] = by_id.get((st.st_dev, st.st_ino), target)
+    return out
 
 
 # Debian's libfuse3-dev ships the libfuse example sources here.
@@ -116,6 +200,7 @@ class FuseServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+        assert_no_seccomp_refusal(self.argv, self.log())
 
 
 @pytest.fixture
@@ -133,7 +218,7 @@ def fuse_server(tmp_path):
         if not os.access(binary, os.X_OK):
             pytest.skip(f"{binary} is not built")
         log_path = tmp_path / f"server{len(servers)}.log"
-        argv = [binary, "-f", *args, mountpoint]
+        argv = with_pd_args([binary, "-f", *args, mountpoint])
         with open(log_path, "w") as log:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
@@ -146,6 +231,11 @@ def fuse_server(tmp_path):
             if time.monotonic() > deadline:
                 pytest.fail(f"{' '.join(argv)}: no mount after {timeout} s:\n{server.log()}")
             time.sleep(0.02)
+        # The server answers (a sandboxed one has forked by now: serving_pid).
+        try:
+            os.stat(mountpoint)
+        except OSError as e:
+            pytest.fail(f"{' '.join(argv)}: the mount does not answer ({e}):\n{server.log()}")
         return server
 
     yield start

@@ -124,7 +124,7 @@ class Daemon:
     line); the constructor returns once the socket exists."""
 
     def __init__(self, argv, log, sock, timeout=20, **popen_kw):
-        self.argv = [str(a) for a in argv]
+        self.argv = conftest.with_pd_args(str(a) for a in argv)
         self.log = Path(log)
         self.out = open(self.log, "wb")
         self.proc = subprocess.Popen(self.argv, stdout=self.out, stderr=subprocess.STDOUT,

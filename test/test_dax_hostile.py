@@ -22,7 +22,8 @@ import time
 import pytest
 
 import fusewire
-from conftest import BlockedFifoWriter, example_binary
+from conftest import (BlockedFifoWriter, assert_no_seccomp_refusal, example_binary, fd_targets,
+                      serving_pid, with_pd_args)
 from fusewire import NO_FH, SETUPMAPPING_FLAG_READ as RD, SETUPMAPPING_FLAG_WRITE as WR
 
 BINARY = os.environ.get("PASSTHROUGH_DAX", example_binary("passthrough_dax"))
@@ -93,11 +94,16 @@ class Daemon:
         assert int(m.group(1)) == WINDOW
         return int(m.group(2), 16)
 
+    @property
+    def pid(self):
+        """The serving process (not a sandbox's monitor)."""
+        return serving_pid(self.proc.pid)
+
     def peek(self, moffset, size):
-        return peek(self.proc.pid, self.window_base() + moffset, size)
+        return peek(self.pid, self.window_base() + moffset, size)
 
     def poke(self, moffset, data):
-        poke(self.proc.pid, self.window_base() + moffset, data)
+        poke(self.pid, self.window_base() + moffset, data)
 
     def shows_no_file_data(self, moffset, size):
         """True when the window range is inaccessible (what an unmapped range
@@ -110,14 +116,7 @@ class Daemon:
 
     def fd_targets(self):
         """{fd number: what it names} of the daemon's descriptors."""
-        out = {}
-        fd_dir = f"/proc/{self.proc.pid}/fd"
-        for name in os.listdir(fd_dir):
-            try:
-                out[int(name)] = os.readlink(os.path.join(fd_dir, name))
-            except FileNotFoundError:
-                pass
-        return out
+        return fd_targets(self.pid, self.src)
 
     def assert_alive(self):
         """The process runs and answers a GETATTR of the root."""
@@ -138,12 +137,19 @@ def daemon_opts():
 
 
 @pytest.fixture
-def daemon(tmp_path, daemon_opts):
+def daemon_src(tmp_path):
+    """The directory the daemon exports (created by the daemon fixture): a
+    test that needs another file system parametrizes daemon_src."""
+    return tmp_path / "src"
+
+
+@pytest.fixture
+def daemon(tmp_path, daemon_opts, daemon_src):
     """The daemon on a socketpair, with its INIT done."""
     extra = list(daemon_opts)
     if not os.access(BINARY, os.X_OK):
         pytest.fail(f"{BINARY} is not built (run ninja -C build)")
-    src = tmp_path / "src"
+    src = daemon_src
     src.mkdir()
     (src / "a").write_bytes(FILE_A)
     (src / "b").write_bytes(FILE_B)
@@ -151,8 +157,8 @@ def daemon(tmp_path, daemon_opts):
     (src / "d").mkdir()
     log_path = tmp_path / "server.log"
     ours, theirs = fusewire.socketpair()
-    argv = [BINARY, "-f", "-o", f"source={src}", "-o", "dax=always",
-            "-o", "dax_window_size=64M", *extra, f"/dev/fd/{theirs.fileno()}"]
+    argv = with_pd_args([BINARY, "-f", "-o", f"source={src}", "-o", "dax=always",
+                         "-o", "dax_window_size=64M", *extra, f"/dev/fd/{theirs.fileno()}"])
     with open(log_path, "w") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, pass_fds=[theirs.fileno()])
@@ -178,6 +184,7 @@ def daemon(tmp_path, daemon_opts):
             pytest.fail(f"daemon did not exit when its connection closed:\n{d.log()}")
     # Whatever the test sent, the end of the connection is a clean exit.
     assert status == 0, f"daemon exited {status}:\n{d.log()}"
+    assert_no_seccomp_refusal(argv, d.log())
 
 
 class Files:
@@ -508,6 +515,7 @@ def test_directory_handle_used_for_file_ops(daemon, files):
 def test_readdir_with_forged_handles(daemon, files):
     d, c = daemon, daemon.conn
     dir_fh = c.opendir(files.d)
+    c.open(files.b, os.O_RDONLY)   # a descriptor of b, whatever the inode mode
     values = hostile_fhs(d, [dir_fh], d.s("b"))
     for fh in values:
         expect_err(c.read_request(files.d, fh, 0, 4096, opcode=fusewire.READDIR), errno.EBADF)
@@ -601,7 +609,7 @@ def host_io_fds(d, path):
         if target != path:
             continue
         try:
-            with open(f"/proc/{d.proc.pid}/fdinfo/{fd}") as f:
+            with open(f"/proc/{d.pid}/fdinfo/{fd}") as f:
                 info = f.read()
         except FileNotFoundError:
             continue
@@ -1174,9 +1182,9 @@ def test_lock_waiters_end_with_the_session(daemon, files, end):
     # served would be refused (EIO) instead of waiting. Start the end only
     # once every request is a waiter thread.
     deadline = time.monotonic() + 10
-    while waiter_threads(d.proc.pid) < LOCK_WAITERS and time.monotonic() < deadline:
+    while waiter_threads(d.pid) < LOCK_WAITERS and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert waiter_threads(d.proc.pid) == LOCK_WAITERS, "the lock requests never started waiting"
+    assert waiter_threads(d.pid) == LOCK_WAITERS, "the lock requests never started waiting"
     if end == "destroy":
         u = c.request(fusewire.DESTROY, 0, reply=False)
         got = recv_until(c, waiting + [u])
@@ -1263,12 +1271,12 @@ def test_xattr_buffer_sizes_from_the_peer_are_clamped(daemon, files):
     this checks the pair, not either alone.)"""
     d, c = daemon, daemon.conn
     os.setxattr(d.s("a"), "user.test", b"value")
-    before = vm_peak_kib(d.proc.pid)
+    before = vm_peak_kib(d.pid)
     err, payload = c.request(fusewire.GETXATTR, files.a,
                              fusewire.GETXATTR_IN.pack(0xFFFFFFFF, 0) + b"user.test\0")
     assert err == 0 and payload == b"value", (fusewire.errno_name(err), payload)
     err, payload = c.request(fusewire.LISTXATTR, files.a, fusewire.GETXATTR_IN.pack(0xFFFFFFFF, 0))
     assert err == 0 and b"user.test\0" in payload, (fusewire.errno_name(err), payload)
-    grown = vm_peak_kib(d.proc.pid) - before
+    grown = vm_peak_kib(d.pid) - before
     assert grown < 1 << 20, f"the daemon's peak address space grew by {grown} KiB"
     d.assert_alive()

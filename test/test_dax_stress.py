@@ -3,9 +3,13 @@ server (dax_testfs, passthrough_dax) over a socketpair the way Linux's DAX
 client does (2 MiB ranges mapped on access, upgrades, LRU reclaim, batched
 REMOVEMAPPING, truncate/punch/zero/collapse/insert under its invalidate
 lock), with 8 threads and 100,000 operations, checking every read against a
-model of each file and every window access for a would-be SIGBUS. A second
-scenario (--evict-many) maps 300 ranges of one sparse file at once and
-evicts the inode, so REMOVEMAPPING goes out in batches of up to 256."""
+model of each file and every window access for a would-be SIGBUS. With
+--host-changes it also plays other host processes appending to and
+truncating the files behind the server's back (doc/dax.md, "Coherence with
+the host"), and the checker is shown to catch a server that ignores them.
+A second scenario (--evict-many) maps 300 ranges of one sparse file at
+once and evicts the inode, so REMOVEMAPPING goes out in batches of up to
+256."""
 
 import os
 import re
@@ -14,7 +18,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, example_binary
+from conftest import BUILD, example_binary, with_pd_args
 
 KC_STRESS = os.path.join(BUILD, "test", "harness", "kc_stress")
 DAX_TESTFS = os.path.join(BUILD, "test", "harness", "dax_testfs")
@@ -29,6 +33,7 @@ SUMMARY = re.compile(r"^kc_stress: (\d+) ops, (\d+) mismatches, (\d+) faults, (\
                      re.M)
 DAX_STATS = re.compile(r"DAX client: (\d+) SETUPMAPPING, (\d+) upgrades, (\d+) REMOVEMAPPING "
                        r"requests \((\d+) ranges\), (\d+) reclaimed")
+OPS_BY_KIND = re.compile(r"ops by kind:(.*)")
 
 
 def need(path):
@@ -40,7 +45,7 @@ def run_stress(server_argv, host_dir, ops=OPS, extra=(), timeout=300):
     need(KC_STRESS)
     need(server_argv[0])
     argv = [KC_STRESS, "--threads", str(THREADS), "--ops", str(ops),
-            "--host-dir", str(host_dir), *extra, "--", *server_argv]
+            "--host-dir", str(host_dir), *extra, "--", *with_pd_args(server_argv)]
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           stdin=subprocess.DEVNULL, text=True, timeout=timeout)
     out = proc.stdout + proc.stderr
@@ -57,6 +62,19 @@ def dax_stats(out):
     assert found, "no DAX client statistics line in the output"
     return dict(zip(("setups", "upgrades", "remove_requests", "removed", "reclaimed"),
                     (int(v) for v in found.groups())))
+
+
+def ops_by_kind(out):
+    found = OPS_BY_KIND.search(out)
+    assert found, "no 'ops by kind' line in the output"
+    words = found.group(1).split()
+    return {words[i]: int(words[i + 1]) for i in range(0, len(words) - 1, 2)}
+
+
+def assert_host_changes_ran(out):
+    kinds = ops_by_kind(out)
+    for kind in ("host-append", "host-truncate", "refresh"):
+        assert kinds.get(kind, 0) > 100, f"too few {kind} operations: {kinds}"
 
 
 def assert_clean_run(proc, summary, out):
@@ -76,8 +94,10 @@ def test_stress_dax_testfs(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     proc, summary, out = run_stress(
-        [DAX_TESTFS, "-o", f"source={src}", "-o", f"window={WINDOW}", "@MNT@"], src)
+        [DAX_TESTFS, "-o", f"source={src}", "-o", f"window={WINDOW}", "@MNT@"], src,
+        extra=["--host-changes"])
     assert_clean_run(proc, summary, out)
+    assert_host_changes_ran(out)
 
 
 def test_stress_passthrough_dax(tmp_path):
@@ -85,8 +105,27 @@ def test_stress_passthrough_dax(tmp_path):
     src.mkdir()
     proc, summary, out = run_stress(
         [example_binary("passthrough_dax"), "-f", "-o", f"source={src}", "-o", "dax=always",
-         "-o", f"dax_window_size={WINDOW >> 20}M", "@MNT@"], src)
+         "-o", f"dax_window_size={WINDOW >> 20}M", "@MNT@"], src, extra=["--host-changes"])
     assert_clean_run(proc, summary, out)
+    assert_host_changes_ran(out)
+
+
+def test_checker_catches_a_server_that_ignores_the_host(tmp_path):
+    """The planted bug: dax_testfs -o no_host_coherence answers GETATTR
+    without making the window follow the host's file (what passthrough_dax
+    did before issue 8). The host-change stress must report what that
+    does: appended bytes the window shows as zeros (mismatches) and pages
+    left beyond a host truncate (faults), and fail the run."""
+    src = tmp_path / "src"
+    src.mkdir()
+    proc, summary, out = run_stress(
+        [DAX_TESTFS, "-o", f"source={src}", "-o", f"window={WINDOW}", "-o",
+         "no_host_coherence", "@MNT@"], src, ops=20000, extra=["--host-changes"])
+    assert_host_changes_ran(out)
+    assert summary["mismatches"] > 0, f"stale window after host appends not caught:\n{out[-4000:]}"
+    assert "via window" in out, out[-4000:]
+    assert summary["faults"] > 0, f"pages beyond a host truncate not caught:\n{out[-4000:]}"
+    assert proc.returncode != 0, "kc_stress passed a server that ignores the host"
 
 
 def test_checker_catches_corruption(tmp_path):

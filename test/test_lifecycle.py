@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import (_unescape_mountinfo, example_binary, find_daemon, mount_is_live, unmount,
-                      wait_child_exit)
+                      wait_child_exit, with_pd_args)
 
 HELLO = example_binary("hello_ll")
 PASSTHROUGH = example_binary("passthrough_dax")
@@ -63,6 +63,7 @@ class Proc:
     file so that a full pipe can never block it."""
 
     def __init__(self, argv, log_path, **kw):
+        argv = with_pd_args(argv)
         self.argv = argv
         self.log_path = log_path
         with open(log_path, "w") as log:

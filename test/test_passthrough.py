@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import BlockedFifoWriter, example_binary
+from conftest import BlockedFifoWriter, example_binary, fd_targets, serving_pid, with_pd_args
 
 BINARY = os.environ.get("PASSTHROUGH_DAX", example_binary("passthrough_dax"))
 PAGE = os.sysconf("SC_PAGESIZE")
@@ -498,16 +498,8 @@ def test_copy_file_range(pd):
 
 def daemon_fds_under(server, directory):
     """How many of the daemon's descriptors name files in directory."""
-    fd_dir = f"/proc/{server.proc.pid}/fd"
-    count = 0
-    for name in os.listdir(fd_dir):
-        try:
-            target = os.readlink(os.path.join(fd_dir, name))
-        except FileNotFoundError:
-            continue
-        if os.path.dirname(target) == directory:
-            count += 1
-    return count
+    targets = fd_targets(serving_pid(server.proc.pid), directory)
+    return sum(1 for t in targets.values() if os.path.dirname(t) == directory)
 
 
 def test_many_handles_each_reach_their_own_file(pd):
@@ -819,7 +811,7 @@ def test_dax_window_option_mounts(start_pd):
 # Command line errors
 
 def run_cli(*args, user=None):
-    cmd = [BINARY, "-f", *args]
+    cmd = with_pd_args([BINARY, "-f", *args])
     if user:
         cmd = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups", "--"] + cmd
     return subprocess.run(cmd, capture_output=True, text=True, timeout=20)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (compile_against_fusedax, example_binary, libfuse_example_source,
-                      mount_is_live, unmount)
+                      mount_is_live, unmount, with_pd_args)
 
 PD = os.environ.get("PASSTHROUGH_DAX", example_binary("passthrough_dax"))
 PARAM = Path("/sys/module/fuse/parameters/enable_uring")
@@ -232,8 +232,9 @@ def test_queue_depth_option(uring_param, fuse_server, dirs):
 
 def test_queue_depth_out_of_range_refused(dirs):
     src, mnt = dirs
-    res = subprocess.run([PD, "-f", "-o", f"source={src},io_uring,uring_queue_depth=5000",
-                          str(mnt)], capture_output=True, text=True, timeout=20)
+    res = subprocess.run(with_pd_args([PD, "-f", "-o",
+                                       f"source={src},io_uring,uring_queue_depth=5000",
+                                       str(mnt)]), capture_output=True, text=True, timeout=20)
     assert res.returncode != 0
     assert "uring_queue_depth=5000" in res.stderr
     assert not mount_is_live(str(mnt))

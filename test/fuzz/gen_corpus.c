@@ -175,6 +175,10 @@ static int wire_seeds(const char *dir)
 		snprintf(name, sizeof(name), "%02u-%s", n, op->name);
 		err |= finish(s, dir, name);
 	}
+	/* CUSE_INIT, the one opcode above 63. */
+	start(s, FUSE_CUSE_INIT);
+	add_arg(s, FUSE_CUSE_INIT, sizeof(struct cuse_init_in));
+	err |= finish(s, dir, "4096-CUSE_INIT");
 	/* INIT as a pre-7.36 kernel sends it: 16 bytes. */
 	start(s, FUSE_INIT);
 	add_arg(s, FUSE_INIT, 16);

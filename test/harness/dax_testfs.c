@@ -4,8 +4,14 @@
  * directory. It is the reference for the ordering contract (doc/dax.md) and
  * the second server the kernel-client stress test drives.
  *
- * Usage: dax_testfs -o source=DIR [-o window=BYTES] [-d] [-s] MOUNTPOINT
+ * Usage: dax_testfs -o source=DIR [-o window=BYTES] [-o no_host_coherence]
+ *                   [-d] [-s] MOUNTPOINT
  * (MOUNTPOINT may be /dev/fd/N: an already open connection.)
+ *
+ * -o no_host_coherence plants a bug for the stress test's checker to find:
+ * replies that tell the client a size no longer make the window follow the
+ * host's file first, so host appends show as zeros and host truncates
+ * leave pages that fault (what issue 8 found in passthrough_dax).
  */
 #define FUSE_USE_VERSION 317
 #include <fuse_lowlevel.h>
@@ -39,6 +45,7 @@ struct tf_inode {
 struct tf_fs {
 	int dirfd;
 	struct fuse_dax_window *window;
+	int no_host_coherence;
 	pthread_mutex_t lock;	/* the inode table */
 	struct tf_inode inodes[TF_MAX_INODES];
 };
@@ -46,6 +53,7 @@ struct tf_fs {
 struct tf_opts {
 	char *source;
 	char *window;
+	int no_host_coherence;
 };
 
 /* Inode numbers are table indexes + 2 (1 is the root). */
@@ -58,16 +66,19 @@ static struct tf_inode *tf_inode(fuse_req_t req, fuse_ino_t ino)
 	return &fs->inodes[ino - 2];
 }
 
-static void reply_entry(fuse_req_t req, fuse_ino_t ino, int fd)
+static int tf_stat_for_reply(struct tf_fs *fs, fuse_ino_t ino, struct tf_inode *in,
+			     struct stat *st);
+
+static void reply_entry(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fuse_entry_param e = { .ino = ino, .attr_timeout = 0, .entry_timeout = 0 };
+	struct tf_fs *fs = fuse_req_userdata(req);
+	int err = tf_stat_for_reply(fs, ino, &fs->inodes[ino - 2], &e.attr);
 
-	if (fstat(fd, &e.attr) < 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
-	e.attr.st_ino = ino;
-	fuse_reply_entry(req, &e);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_entry(req, &e);
 }
 
 /*
@@ -136,6 +147,40 @@ static int tf_resize_end(struct tf_fs *fs, fuse_ino_t ino, int fd)
 	return ret < 0 ? ret : 0;
 }
 
+/*
+ * Coherence with the host (doc/dax.md): before a reply tells the client
+ * the file has size bytes, the window follows the host's file, which
+ * another host process may have grown or shrunk. The caller holds
+ * in->lock either way (so no clip of a truncate in progress is undone).
+ */
+static void tf_follow_host(struct tf_fs *fs, fuse_ino_t ino, uint64_t size)
+{
+	int ret;
+
+	if (fs->no_host_coherence)
+		return;
+	ret = fuse_dax_window_revalidate(fs->window, ino, size);
+	if (ret < 0)
+		fprintf(stderr, "dax_testfs: inode %llu: following size %llu: %s\n",
+			(unsigned long long)ino, (unsigned long long)size, strerror(-ret));
+}
+
+/* The attributes of ino for a reply, the window following them first. */
+static int tf_stat_for_reply(struct tf_fs *fs, fuse_ino_t ino, struct tf_inode *in,
+			     struct stat *st)
+{
+	int err = 0;
+
+	pthread_rwlock_rdlock(&in->lock);
+	if (fstat(in->fd, st) < 0)
+		err = -errno;
+	else
+		tf_follow_host(fs, ino, (uint64_t)st->st_size);
+	pthread_rwlock_unlock(&in->lock);
+	st->st_ino = ino;
+	return err;
+}
+
 static int tf_truncate(struct tf_fs *fs, fuse_ino_t ino, struct tf_inode *in, off_t size)
 {
 	struct stat st;
@@ -183,7 +228,7 @@ static void tf_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (!ino)
 		fuse_reply_err(req, err);
 	else
-		reply_entry(req, ino, fs->inodes[ino - 2].fd);
+		reply_entry(req, ino);
 }
 
 static void tf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -205,13 +250,12 @@ static void tf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	in = &fs->inodes[e.ino - 2];
 	err = (fi->flags & O_TRUNC) ? -tf_truncate(fs, e.ino, in, 0) : 0;
-	if (!err && fstat(in->fd, &e.attr) < 0)
-		err = errno;
+	if (!err)
+		err = -tf_stat_for_reply(fs, e.ino, in, &e.attr);
 	if (err) {
 		fuse_reply_err(req, err);	/* the client forgets nothing: keep it */
 		return;
 	}
-	e.attr.st_ino = e.ino;
 	fi->fh = e.ino;
 	fuse_reply_create(req, &e, fi);
 }
@@ -251,6 +295,7 @@ static void tf_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct tf_inode *in = tf_inode(req, ino);
 	struct stat st;
+	int err;
 
 	if (ino == FUSE_ROOT_ID) {
 		struct tf_fs *fs = fuse_req_userdata(req);
@@ -261,12 +306,15 @@ static void tf_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			fuse_reply_attr(req, &st, 0);
 		return;
 	}
-	if (!in || fstat(in->fd, &st) < 0) {
-		fuse_reply_err(req, in ? errno : ESTALE);
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	st.st_ino = ino;
-	fuse_reply_attr(req, &st, 0);
+	err = tf_stat_for_reply(fuse_req_userdata(req), ino, in, &st);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_attr(req, &st, 0);
 }
 
 /* The times that come with a truncate are set too; nothing else can be. */
@@ -384,8 +432,14 @@ static void tf_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	n = pwrite(in->fd, buf, size, off);
 	if (n < 0)
 		n = -errno;
+	/*
+	 * The client takes the end of its write as the size: inside the
+	 * host's file that may be news to it (another host process grew it).
+	 */
 	if (extending)
 		tf_resize_end(fs, ino, in->fd);
+	else
+		tf_follow_host(fs, ino, (uint64_t)st.st_size);
 	pthread_rwlock_unlock(&in->lock);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -495,6 +549,7 @@ static const struct fuse_lowlevel_ops tf_ops = {
 static const struct fuse_opt tf_opt_spec[] = {
 	{ "source=%s", offsetof(struct tf_opts, source), 0 },
 	{ "window=%s", offsetof(struct tf_opts, window), 0 },
+	{ "no_host_coherence", offsetof(struct tf_opts, no_host_coherence), 1 },
 	FUSE_OPT_END
 };
 
@@ -545,21 +600,30 @@ int main(int argc, char *argv[])
 	uint64_t size = 32 << 20;
 	int ret = 1;
 
+	pthread_rwlockattr_t writers_first;
+
+	/* Writer-preferring, as in passthrough_dax: no truncate is starved. */
+	pthread_rwlockattr_init(&writers_first);
+	pthread_rwlockattr_setkind_np(&writers_first,
+				      PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_mutex_init(&fs.lock, NULL);
 	for (int i = 0; i < TF_MAX_INODES; i++) {
 		fs.inodes[i].fd = -1;
-		pthread_rwlock_init(&fs.inodes[i].lock, NULL);
+		pthread_rwlock_init(&fs.inodes[i].lock, &writers_first);
 	}
+	pthread_rwlockattr_destroy(&writers_first);
 	if (fuse_opt_parse(&args, &o, tf_opt_spec, NULL) == -1 ||
 	    fuse_parse_cmdline(&args, &co) != 0)
 		goto out;
 	if (co.show_help || !o.source || !co.mountpoint) {
-		printf("usage: %s -o source=DIR [-o window=BYTES] [-d] [-s] MOUNTPOINT\n", argv[0]);
+		printf("usage: %s -o source=DIR [-o window=BYTES] [-o no_host_coherence] [-d] [-s] MOUNTPOINT\n",
+		       argv[0]);
 		ret = co.show_help ? 0 : 1;
 		goto out;
 	}
 	if (o.window)
 		size = strtoull(o.window, NULL, 0);
+	fs.no_host_coherence = o.no_host_coherence;
 	fs.dirfd = open(o.source, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (fs.dirfd < 0) {
 		fprintf(stderr, "dax_testfs: source %s: %s\n", o.source, strerror(errno));

@@ -8,6 +8,12 @@
  * Prints "kc_stress: N ops, M mismatches, F faults, E errors" and exits 0
  * only if M, F and E are 0 and the server survived and exited cleanly.
  *
+ * With --host-changes it also plays other host processes (it needs
+ * --host-dir): appends written straight into the host files, which the
+ * client learns of only from a GETATTR (the "refresh" operation), and
+ * host truncates, each followed by the GETATTR that tells the client. The
+ * model then keeps two sizes per file: the host's and the client's.
+ *
  * With --evict-many N it runs one scenario instead: N ranges of one sparse
  * file mapped at once, then the inode evicted, so its REMOVEMAPPING goes out
  * in several requests of up to 256 entries (see run_evict_many()).
@@ -37,15 +43,28 @@ struct opts {
 	int inject_corruption;
 	int timeout_ms;
 	int quiet_server;
+	int host_changes;	/* play other host processes too */
 	unsigned evict_many;	/* ranges for the eviction scenario; 0: stress */
 };
 
-/* One file: the client's inode plus the model of its expected bytes. */
+/*
+ * One file: the client's inode plus the model of its expected bytes.
+ *
+ * host_size is the file's real size; the client's i_size (in.size) lags
+ * behind it after a host append until a GETATTR, and is never larger
+ * outside an exclusive hold of in.lock. Everything that changes
+ * host_size holds in.lock exclusive, except host appends, which hold it
+ * shared plus host_mutex (they write beyond in.size, where no client
+ * access goes).
+ */
 struct kc_file {
 	char name[32];
 	struct kc_inode in;
 	uint32_t blksize;
-	/* Expected contents; bytes at and beyond in.size are always zero. */
+	uint64_t host_size;
+	pthread_mutex_t host_mutex;	/* host appends of this file */
+	int host_fd;			/* --host-changes: the host file, O_RDWR */
+	/* Expected contents; bytes at and beyond host_size are always zero. */
 	unsigned char *data;
 	unsigned nchunks;
 	pthread_rwlock_t *chunk;	/* byte ranges: readers vs writers */
@@ -54,17 +73,19 @@ struct kc_file {
 enum op {
 	OP_WIN_READ, OP_WIN_WRITE, OP_READ, OP_WRITE, OP_TRUNCATE, OP_PUNCH,
 	OP_ZERO, OP_COLLAPSE, OP_INSERT, OP_REMOVEMAPPING, OP_RECLAIM, OP_VMM_SCAN,
-	OP_OPEN_TRUNC, OP_COUNT
+	OP_OPEN_TRUNC, OP_HOST_APPEND, OP_HOST_TRUNCATE, OP_REFRESH, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
 	"window-read", "window-write", "read", "write", "truncate", "punch",
 	"zero", "collapse", "insert", "removemapping", "reclaim", "vmm-scan",
-	"open-trunc",
+	"open-trunc", "host-append", "host-truncate", "refresh",
 };
 
-/* Out of 100. */
+/* Out of 100; the second set with --host-changes. */
 static const unsigned op_weight[OP_COUNT] = { 22, 21, 12, 12, 5, 5, 4, 4, 3, 4, 4, 3, 1 };
+static const unsigned op_weight_host[OP_COUNT] = { 20, 18, 11, 11, 4, 4, 3, 3, 3, 3, 4, 3,
+						   1, 6, 2, 4 };
 
 static struct opts o = {
 	.threads = 8, .files = 4, .ops = 100000, .file_size = 6 << 20,
@@ -250,6 +271,18 @@ static void refresh_size(struct kc_file *f, const char *after, uint64_t want)
 	if (attr.size != want)
 		size_mismatch(f, after, want, attr.size);
 	f->in.size = attr.size;
+	f->host_size = attr.size;
+}
+
+/* The file's real size now (host appends may be running: host_mutex). */
+static uint64_t host_size_now(struct kc_file *f)
+{
+	uint64_t size;
+
+	pthread_mutex_lock(&f->host_mutex);
+	size = f->host_size;
+	pthread_mutex_unlock(&f->host_mutex);
+	return size;
 }
 
 /* ---- the operations ---- */
@@ -320,14 +353,21 @@ out:
 static void op_read(struct kc_file *f, uint64_t *x, unsigned char *buf)
 {
 	size_t len = 1 + rnd_below(x, o.max_io), got = 0;
-	uint64_t off, want;
+	uint64_t off, want, size;
 	int err;
 
 	pthread_rwlock_rdlock(&f->in.lock);
-	off = rnd_below(x, f->in.size + (64 << 10));
-	want = off < f->in.size ? f->in.size - off : 0;
+	size = host_size_now(f);
+	off = rnd_below(x, size + (64 << 10));
+	want = off < size ? size - off : 0;
 	if (want > len)
 		want = len;
+	if (o.host_changes) {
+		/* A host append may be landing beyond size: read up to it only. */
+		if (!want)
+			goto out;
+		len = (size_t)want;
+	}
 	chunks_lock(f, off, want, 0);
 	err = fuse_read(f, off, buf, len, &got);
 	if (err)
@@ -337,6 +377,7 @@ static void op_read(struct kc_file *f, uint64_t *x, unsigned char *buf)
 	else
 		check_bytes(f, "READ", off, buf, want);
 	chunks_unlock(f, off, want);
+out:
 	pthread_rwlock_unlock(&f->in.lock);
 }
 
@@ -371,6 +412,8 @@ static void op_write(struct kc_file *f, uint64_t *x, unsigned char *buf)
 		/* The kernel's i_size after a write: the end of what was written. */
 		if (off + len > f->in.size)
 			f->in.size = off + len;
+		if (off + len > f->host_size)
+			f->host_size = off + len;	/* extending: in.lock exclusive */
 	}
 	if (!extending)
 		chunks_unlock(f, off, len);
@@ -385,18 +428,19 @@ static void op_truncate(struct kc_file *f, uint64_t *x)
 
 	pthread_rwlock_wrlock(&f->in.lock);	/* break layout: wait for our accesses */
 	if (rnd(x) & 1)
-		size = rnd_below(x, f->in.size + 1);
+		size = rnd_below(x, f->host_size + 1);
 	else
-		size = f->in.size + rnd_below(x, o.max_size - f->in.size + 1);
+		size = f->host_size + rnd_below(x, o.max_size - f->host_size + 1);
 	err = fuse_truncate(f, size, &attr);
 	if (err) {
 		error_at(f, "SETATTR size", err);
 	} else {
-		if (size < f->in.size)
-			memset(f->data + size, 0, f->in.size - size);
+		if (size < f->host_size)
+			memset(f->data + size, 0, f->host_size - size);
 		if (attr.size != size)
 			size_mismatch(f, "truncate", size, attr.size);
 		f->in.size = attr.size;
+		f->host_size = attr.size;
 	}
 	pthread_rwlock_unlock(&f->in.lock);
 }
@@ -408,7 +452,7 @@ static void op_punch_or_zero(struct kc_file *f, uint64_t *x, int zero)
 	int keep, err;
 
 	pthread_rwlock_wrlock(&f->in.lock);
-	off = rnd_below(x, f->in.size + 1);
+	off = rnd_below(x, f->host_size + 1);
 	len = 1 + rnd_below(x, 1 << 20);
 	if (off >= o.max_size)
 		off = o.max_size - 1;
@@ -424,7 +468,7 @@ static void op_punch_or_zero(struct kc_file *f, uint64_t *x, int zero)
 		goto out;
 	}
 	end = off + len;
-	new_size = !keep && end > f->in.size ? end : f->in.size;
+	new_size = !keep && end > f->host_size ? end : f->host_size;
 	if (end > new_size)
 		end = new_size;
 	if (off < end)
@@ -452,7 +496,7 @@ static void op_open_trunc(struct kc_file *f)
 		error_at(f, "OPEN O_TRUNC", err);
 		goto out;
 	}
-	memset(f->data, 0, f->in.size);
+	memset(f->data, 0, f->host_size);
 	refresh_size(f, "open O_TRUNC", 0);
 	r.fh = out.fh;
 	iov = (struct iovec){ &r, sizeof(r) };
@@ -473,7 +517,7 @@ static int shift_range(struct kc_file *f, uint64_t *x, int insert)
 	if (atomic_load(unsupported))
 		return 0;
 	pthread_rwlock_wrlock(&f->in.lock);
-	size = f->in.size;
+	size = f->host_size;
 	nblocks = size / blk;
 	if (insert) {
 		/* The kernel wants off inside the file and room to grow. */
@@ -523,12 +567,76 @@ out:
 	return done;
 }
 
+/*
+ * Another host process appends to the file. The client hears of it only
+ * from its next GETATTR (op_refresh); until then its accesses stop at its
+ * own i_size, below what is being written here.
+ */
+static void op_host_append(struct kc_file *f, uint64_t *x, unsigned char *buf)
+{
+	size_t len = 1 + rnd_below(x, o.max_io);
+	uint64_t off;
+	ssize_t n;
+
+	pthread_rwlock_rdlock(&f->in.lock);	/* no extent change of the client's */
+	pthread_mutex_lock(&f->host_mutex);
+	off = f->host_size;
+	if (len > o.max_size - off)
+		len = (size_t)(o.max_size - off);
+	if (len) {
+		fill_random(x, buf, len);
+		n = pwrite(f->host_fd, buf, len, (off_t)off);
+		if (n != (ssize_t)len) {
+			error_at(f, "host append", n < 0 ? -errno : -EIO);
+		} else {
+			memcpy(f->data + off, buf, len);
+			f->host_size = off + len;
+		}
+	}
+	pthread_mutex_unlock(&f->host_mutex);
+	pthread_rwlock_unlock(&f->in.lock);
+}
+
+/*
+ * Another host process truncates the file, and the client learns of it at
+ * once (GETATTR). Until the server has clipped the window, pages beyond
+ * the new end would fault in whoever touched them (doc/dax.md, "What
+ * remains"), so the client's accesses and the VMM's reads of this file
+ * wait; everything else races on.
+ */
+static void op_host_truncate(struct kc_file *f, uint64_t *x)
+{
+	uint64_t size;
+
+	pthread_rwlock_wrlock(&f->in.lock);
+	pthread_rwlock_wrlock(&f->in.host_lock);
+	size = rnd_below(x, f->host_size + 1);
+	if (ftruncate(f->host_fd, (off_t)size) != 0) {
+		error_at(f, "host truncate", -errno);
+	} else {
+		memset(f->data + size, 0, f->host_size - size);
+		f->host_size = size;
+		refresh_size(f, "a host truncate (GETATTR)", size);
+	}
+	pthread_rwlock_unlock(&f->in.host_lock);
+	pthread_rwlock_unlock(&f->in.lock);
+}
+
+/* GETATTR: the client learns what host appends did to the size. */
+static void op_refresh(struct kc_file *f)
+{
+	pthread_rwlock_wrlock(&f->in.lock);
+	refresh_size(f, "host appends (GETATTR)", f->host_size);
+	pthread_rwlock_unlock(&f->in.lock);
+}
+
 static enum op pick_op(uint64_t *x)
 {
+	const unsigned *weight = o.host_changes ? op_weight_host : op_weight;
 	unsigned r = (unsigned)rnd_below(x, 100), acc = 0;
 
 	for (int i = 0; i < OP_COUNT; i++) {
-		acc += op_weight[i];
+		acc += weight[i];
 		if (r < acc)
 			return (enum op)i;
 	}
@@ -565,6 +673,9 @@ static void run_one(uint64_t *x, unsigned char *buf)
 			atomic_store(&stop_all, conn.dead || conn.timed_out);
 		break;
 	case OP_OPEN_TRUNC: op_open_trunc(f); break;
+	case OP_HOST_APPEND: op_host_append(f, x, buf); break;
+	case OP_HOST_TRUNCATE: op_host_truncate(f, x); break;
+	case OP_REFRESH: op_refresh(f); break;
 	case OP_VMM_SCAN:
 		err = kc_dax_vmm_scan(&dax, 1, x);
 		if (err < 0 && err != -EFAULT)
@@ -719,6 +830,19 @@ static int create_file(struct kc_file *f, unsigned idx)
 
 	if (err)
 		return err;
+	f->host_fd = -1;
+	pthread_mutex_init(&f->host_mutex, NULL);
+	if (o.host_changes) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/%s", o.host_dir, f->name);
+		f->host_fd = open(path, O_RDWR | O_CLOEXEC);
+		if (f->host_fd < 0) {
+			fprintf(stderr, "kc_stress: --host-changes: opening %s: %s\n", path,
+				strerror(errno));
+			return -errno;
+		}
+	}
 	f->data = calloc(1, o.max_size);
 	f->nchunks = (unsigned)((o.max_size + (1 << CHUNK_SHIFT) - 1) >> CHUNK_SHIFT);
 	f->chunk = calloc(f->nchunks, sizeof(*f->chunk));
@@ -742,6 +866,7 @@ static int fill_file(struct kc_file *f, uint64_t *x)
 		err = fuse_write(f, off, buf, len);
 		memcpy(f->data + off, buf, len);
 		f->in.size = off + len;
+		f->host_size = off + len;
 	}
 	free(buf);
 	return buf ? err : -ENOMEM;
@@ -758,8 +883,10 @@ static void verify_file(struct kc_file *f, unsigned char *buf)
 	err = fuse_getattr(f, &attr);
 	if (err)
 		error_at(f, "final GETATTR", err);
-	else if (attr.size != f->in.size)
-		size_mismatch(f, "the run (GETATTR)", f->in.size, attr.size);
+	else if (attr.size != f->host_size)
+		size_mismatch(f, "the run (GETATTR)", f->host_size, attr.size);
+	else
+		f->in.size = attr.size;	/* the client learns the last host appends */
 	for (uint64_t off = 0; off < f->in.size; off += o.max_io) {
 		size_t len = f->in.size - off < o.max_io ? f->in.size - off : o.max_io;
 		ssize_t n;
@@ -793,11 +920,11 @@ static void verify_host_file(struct kc_file *f, unsigned char *buf)
 			close(fd);
 		return;
 	}
-	if ((uint64_t)st.st_size != f->in.size)
-		size_mismatch(f, "the run (host file)", f->in.size, (uint64_t)st.st_size);
-	for (uint64_t off = 0; off < f->in.size && off < (uint64_t)st.st_size;
+	if ((uint64_t)st.st_size != f->host_size)
+		size_mismatch(f, "the run (host file)", f->host_size, (uint64_t)st.st_size);
+	for (uint64_t off = 0; off < f->host_size && off < (uint64_t)st.st_size;
 	     off += o.max_io) {
-		size_t len = f->in.size - off < o.max_io ? f->in.size - off : o.max_io;
+		size_t len = f->host_size - off < o.max_io ? f->host_size - off : o.max_io;
 		ssize_t n = pread(fd, buf, len, (off_t)off);
 
 		if (n != (ssize_t)len) {
@@ -813,7 +940,7 @@ static void verify_host_file(struct kc_file *f, unsigned char *buf)
 /* Behind the model's back: the checker must notice. */
 static int inject_corruption(void)
 {
-	struct kc_file *f = &files[0];
+	struct kc_file *f = NULL;
 	char path[4096];
 	unsigned char b;
 	uint64_t off;
@@ -823,8 +950,14 @@ static int inject_corruption(void)
 		fprintf(stderr, "kc_stress: --inject-corruption needs --host-dir\n");
 		return -EINVAL;
 	}
-	if (f->in.size == 0)
+	/* The first file the run left non-empty (an O_TRUNC may end it empty). */
+	for (unsigned i = 0; i < o.files && !f; i++)
+		if (files[i].in.size)
+			f = &files[i];
+	if (!f) {
+		fprintf(stderr, "kc_stress: --inject-corruption: every file is empty\n");
 		return -ENODATA;
+	}
 	off = f->in.size / 2;
 	b = f->data[off] ^ 0x5a;
 	snprintf(path, sizeof(path), "%s/%s", o.host_dir, f->name);
@@ -1071,6 +1204,8 @@ static void usage(const char *prog)
 		"                         final check (needs -H; the run must then fail)\n"
 		"  -T, --timeout-ms N     per request (30000)\n"
 		"  -q, --quiet-server     do not forward the server's stderr\n"
+		"  -X, --host-changes     play other host processes too: appends and\n"
+		"                         truncates of the host files (needs -H)\n"
 		"  -E, --evict-many N     instead of the stress: map N 2 MiB ranges of one\n"
 		"                         sparse file, evict it, check the batched REMOVEMAPPING\n",
 		prog, KC_MOUNT_PLACEHOLDER, MAX_FILES);
@@ -1085,12 +1220,13 @@ static int parse_args(int argc, char **argv)
 		{ "seed", 1, NULL, 'r' }, { "host-dir", 1, NULL, 'H' },
 		{ "inject-corruption", 0, NULL, 'C' }, { "timeout-ms", 1, NULL, 'T' },
 		{ "quiet-server", 0, NULL, 'q' }, { "evict-many", 1, NULL, 'E' },
+		{ "host-changes", 0, NULL, 'X' },
 		{ "help", 0, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+t:n:f:s:m:i:r:H:CT:qE:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+t:n:f:s:m:i:r:H:CT:qE:Xh", lo, NULL)) != -1) {
 		switch (c) {
 		case 't': o.threads = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'n': o.ops = strtoull(optarg, NULL, 0); break;
@@ -1104,12 +1240,14 @@ static int parse_args(int argc, char **argv)
 		case 'T': o.timeout_ms = atoi(optarg); break;
 		case 'q': o.quiet_server = 1; break;
 		case 'E': o.evict_many = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'X': o.host_changes = 1; break;
 		default: usage(argv[0]); return -1;
 		}
 	}
 	if (optind >= argc || o.threads < 1 || o.files < 1 || o.files > MAX_FILES ||
 	    o.max_io < 1 || o.max_io > KC_MAX_REPLY || o.file_size > o.max_size ||
-	    o.max_size < 2 * o.max_io || o.timeout_ms < 100) {
+	    o.max_size < 2 * o.max_io || o.timeout_ms < 100 ||
+	    (o.host_changes && !o.host_dir)) {
 		usage(argv[0]);
 		return -1;
 	}

@@ -390,19 +390,23 @@ int kc_dax_vmm_scan(struct kc_dax *d, unsigned n, uint64_t *seed)
 	for (unsigned i = 0; i < n; i++) {
 		unsigned s = (unsigned)(next_rand(seed) % d->nslots);
 		struct kc_slot *sl = &d->slots[s];
+		struct kc_inode *in = NULL;
 		uint64_t nodeid = 0, range = 0;
 		int err;
 
 		pthread_mutex_lock(&d->lock);
-		if (sl->state == KC_SLOT_MAPPED) {
+		if (sl->state == KC_SLOT_MAPPED &&
+		    pthread_rwlock_tryrdlock(&sl->in->host_lock) == 0) {
 			sl->refs++;	/* no REMOVEMAPPING of it while we read */
-			nodeid = sl->in->nodeid;
+			in = sl->in;
+			nodeid = in->nodeid;
 			range = sl->range;
 		}
 		pthread_mutex_unlock(&d->lock);
-		if (!nodeid)
+		if (!in)
 			continue;
 		err = kc_window_read(d->c, (uint64_t)s << KC_RANGE_SHIFT, buf, KC_RANGE_SIZE);
+		pthread_rwlock_unlock(&in->host_lock);
 		pthread_mutex_lock(&d->lock);
 		if (err) {
 			if (err == -EFAULT)
@@ -528,5 +532,6 @@ int kc_inode_init(struct kc_inode *in, uint64_t nodeid, uint64_t fh,
 	for (unsigned r = 0; r < in->nranges; r++)
 		in->range_slot[r] = -1;
 	pthread_rwlock_init(&in->lock, NULL);
+	pthread_rwlock_init(&in->host_lock, NULL);
 	return 0;
 }

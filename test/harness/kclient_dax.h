@@ -31,7 +31,11 @@
  * read a whole mapped range at any moment, regardless of the guest's locks
  * and i_size (kc_dax_vmm_scan). A window page that shows a file page
  * beyond the file's end is a SIGBUS in the VMM, so such a read must never
- * fail while the range is mapped, even in the middle of a truncate.
+ * fail while the range is mapped, even in the middle of a truncate. The
+ * one exception is a host process shrinking the file behind the server's
+ * back: until the server learns of it, the pages beyond the new end fault
+ * (doc/dax.md, "What remains"), so the VMM leaves a file alone while its
+ * caller holds kc_inode.host_lock exclusive for such a change.
  *
  * What it does NOT model: page tables and page faults (an access is one
  * process_vm_readv/writev on the server's window, as a VMM would reach
@@ -61,6 +65,12 @@ struct kc_inode {
 	uint64_t size;
 	unsigned nranges;	/* 2 MiB ranges the file may ever have */
 	int *range_slot;	/* per range: its slot or -1; kc_dax.lock */
+	/*
+	 * Held exclusive by the caller while another host process shrinks the
+	 * file, until the server has clipped the window: the VMM reads none
+	 * of the file's ranges meanwhile (kc_dax_vmm_scan tries it shared).
+	 */
+	pthread_rwlock_t host_lock;
 };
 
 enum kc_slot_state {
@@ -136,9 +146,10 @@ int kc_dax_remove_random(struct kc_dax *d, unsigned n, uint64_t *seed);
 
 /*
  * As the VMM: read every byte of up to n random mapped slots (each pinned
- * against removal while it is read, but with no inode lock). Returns the
- * number of slots read, or -EFAULT if a page could not be read (counted
- * and described on stderr as a fault).
+ * against removal while it is read, but with no inode lock; a slot whose
+ * inode's host_lock is held exclusive is skipped). Returns the number of
+ * slots read, or -EFAULT if a page could not be read (counted and
+ * described on stderr as a fault).
  */
 int kc_dax_vmm_scan(struct kc_dax *d, unsigned n, uint64_t *seed);
 

@@ -353,9 +353,15 @@ static void test_unknown_opcode(struct wc *c)
 	expect_refused(c, u, ENOSYS, "opcode 9999");
 	u = wc_send(c, 63, FUSE_ROOT_ID, NULL, 0);
 	expect_refused(c, u, ENOSYS, "opcode 63");
-	/* CUSE_INIT (4096) is not served by a FUSE session. */
+	/* CUSE_INIT (4096) is decoded, but a FUSE session is no CUSE device. */
 	u = wc_send(c, 4096, FUSE_ROOT_ID, NULL, 0);
-	expect_refused(c, u, ENOSYS, "opcode CUSE_INIT");
+	expect_refused(c, u, EINVAL, "CUSE_INIT without its argument");
+	{
+		struct cuse_init_in ci = { .major = 7, .minor = 45 };
+
+		u = wc_send(c, 4096, FUSE_ROOT_ID, &ci, sizeof(ci));
+		expect_refused(c, u, EPROTO, "CUSE_INIT on a FUSE session");
+	}
 }
 
 static void test_names(struct wc *c)

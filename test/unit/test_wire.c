@@ -186,6 +186,7 @@ static long member_size(uint32_t opcode)
 	case FUSE_SYNCFS: return sizeof(a->syncfs);
 	case FUSE_TMPFILE: return sizeof(a->tmpfile);
 	case FUSE_STATX: return sizeof(a->statx);
+	case FUSE_CUSE_INIT: return sizeof(a->cuse_init);
 	}
 	return -1;
 }
@@ -221,7 +222,7 @@ static int is_defined(uint32_t opcode)
 
 static void test_table(void)
 {
-	uint32_t unknown[] = { 0, 7, 19, 53, 63, 64, 4096, 436207616, 0xffffffff };
+	uint32_t unknown[] = { 0, 7, 19, 53, 63, 64, 4095, 4097, 436207616, 0xffffffff };
 	size_t i;
 	uint32_t n;
 
@@ -258,7 +259,7 @@ static void test_table(void)
 		CHECK(strcmp(wire_opcode_name(unknown[i]), "UNKNOWN") == 0,
 		      "%u name", unknown[i]);
 	}
-	CHECK(N_DEFS == 50, "opcodes.def has %zu entries", N_DEFS);
+	CHECK(N_DEFS == 51, "opcodes.def has %zu entries", N_DEFS);
 }
 
 /* ------------------------------------------------------------------------
@@ -597,7 +598,7 @@ static void test_framing(void)
 	CHECK(w.in.unique == 0x1234 && w.in.opcode == 7,
 	      "header not filled on ENOSYS");
 	msg_start(CUSE_INIT);
-	EXPECT_ERR(&lim_plain, -ENOSYS, "CUSE_INIT");
+	EXPECT_ERR(&lim_plain, -EINVAL, "CUSE_INIT without its argument");
 	msg_start(FUSE_COPY_FILE_RANGE_64);
 	EXPECT_ERR(&lim_plain, -ENOSYS, "COPY_FILE_RANGE_64");
 	msg_start(0xffffffffu);
