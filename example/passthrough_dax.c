@@ -687,6 +687,8 @@ static void passthrough_attach(fuse_req_t req, struct pd_fs *fs, struct pd_inode
 	pthread_mutex_lock(&fs->lock);
 	in->file_opens++;
 	if (in->backing_id == 0) {
+		/* Registering a backing file needs CAP_SYS_ADMIN: ours, not the caller's. */
+		creds_daemon(fs);
 		in->backing_id = fuse_passthrough_open(req, fd);
 		if (in->backing_id == 0)
 			in->backing_id = -1;
@@ -710,8 +712,10 @@ static void passthrough_detach(fuse_req_t req, struct pd_fs *fs, fuse_ino_t ino)
 	}
 	pthread_mutex_unlock(&fs->lock);
 	inode_put(fs, in);
-	if (id > 0)
+	if (id > 0) {
+		creds_daemon(fs);
 		fuse_passthrough_close(req, id);
+	}
 }
 
 static void pd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -12,6 +12,7 @@ Run as root: /usr/bin/python3 -m pytest test/test_creds.py
 
 import errno
 import os
+import re
 import subprocess
 import sys
 import time
@@ -333,3 +334,23 @@ def test_guest_pid_never_picks_up_a_host_process_groups(tmp_path, group_member):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_passthrough_registers_backing_files_for_unprivileged_callers(fuse_server, world_dir):
+    """-o passthrough registers a backing file at OPEN, which needs the
+    daemon's CAP_SYS_ADMIN: also when the caller is not root and the worker
+    acts as that caller."""
+    src = os.path.join(world_dir, "src")
+    mnt = os.path.join(world_dir, "mnt")
+    os.makedirs(src)
+    os.makedirs(mnt)
+    os.chmod(src, 0o755)
+    with open(os.path.join(src, "public"), "w") as f:
+        f.write("for everyone\n")
+    os.chmod(os.path.join(src, "public"), 0o644)
+    server = fuse_server(BINARY, mnt, ["-s", "-d", "-o",
+                                       f"source={src},allow_other,passthrough"])
+    assert as_caller(os.path.join(mnt, "public"), []) == 0
+    log = server.log()
+    assert "backing file failed" not in log, log[-3000:]
+    assert re.search(r"is backing id \d+", log), log[-3000:]
