@@ -1965,8 +1965,13 @@ static void pd_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, ui
 					  prot);
 		pthread_rwlock_unlock(&in->extent_lock);
 	}
-	/* Another host process may change the file now: hear of it. */
+	/*
+	 * Another host process may change the file now: hear of it. The watch
+	 * needs read access to the file: ours (with a handle, nothing above
+	 * switched, and the worker may still act as an earlier caller).
+	 */
 	if (!err && inode_fd_hold(fs, in) == 0) {
+		creds_daemon(fs);
 		watch_inode(fs, in);
 		inode_fd_drop(fs, in);
 	}
