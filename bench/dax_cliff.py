@@ -2,7 +2,7 @@
 """bench/dax_cliff.py: where a DAX miss's time goes when the data is larger
 than the window. One guest (as in bench/run.py) runs psync random 4 KiB
 reads over a file 4x the window (dax=always), with passthrough_dax under
-`perf trace -s`. Reported per window-range miss (one REMOVEMAPPING plus one
+`perf trace`. Reported per window-range miss (one REMOVEMAPPING plus one
 SETUPMAPPING from the guest's reclaim, one SHMEM_UNMAP plus one SHMEM_MAP
 to QEMU):
 
@@ -29,16 +29,24 @@ import guest  # noqa: E402
 from common import REPO, BenchError, log, run_quiet  # noqa: E402
 
 
-def perf_summary(path):
-    """{syscall: (calls, total_ms)} summed over the daemon's threads."""
-    out = {}
+def ack_waits(path):
+    """(sendmsg calls, ms spent waiting for acks) from perf trace's event
+    lines: a backend request is one sendmsg; its ack is waited for in a
+    poll of that one socket (nfds 1; the queue threads wait for guest
+    kicks in polls of two descriptors) and a recvfrom."""
+    sends, waited = 0, 0.0
+    line_re = re.compile(r"\(\s*([\d.]+) ms\): \S+ (\w+)\((.*)")
     with open(path, errors="replace") as f:
         for line in f:
-            m = re.match(r"\s+(\w+)\s+(\d+)\s+\d+\s+([\d.]+)\s", line)
-            if m:
-                calls, total = out.get(m.group(1), (0, 0.0))
-                out[m.group(1)] = (calls + int(m.group(2)), total + float(m.group(3)))
-    return out
+            m = line_re.search(line)
+            if not m:
+                continue
+            ms, call, args = float(m.group(1)), m.group(2), m.group(3)
+            if call == "sendmsg":
+                sends += 1
+            elif call == "recvfrom" or (call == "poll" and "nfds: 1," in args):
+                waited += ms
+    return sends, waited
 
 
 def child_of(pid):
@@ -72,7 +80,7 @@ def main(argv):
         system = systems[0]
         trace = os.path.join(tmp, "perf-trace.txt")
         plain = system["argv"]
-        system["argv"] = lambda s, sock: ["perf", "trace", "-s", "-o", trace, "--"] + \
+        system["argv"] = lambda s, sock: ["perf", "trace", "-o", trace, "--"] + \
             plain(s, sock)
         system["cpu_pid"] = lambda perf_pid: (lambda: child_of(perf_pid))
         image = guest.guest_image(tmp)
@@ -88,8 +96,7 @@ def main(argv):
         pairs = min(maps, unmaps)
         if not pairs:
             raise BenchError("no mapping was recycled: is the data larger than the window?")
-        sysc = perf_summary(trace)
-        acks, ack_ms = sysc.get("recvfrom", (0, 0.0))
+        acks, ack_ms = ack_waits(trace)
         per = lambda x: x / pairs * 1e6  # noqa: E731  seconds -> us per pair
         miss = per(secs)
         ack = ack_ms / 1000.0 / acks * 2 * 1e6 if acks else 0.0
@@ -98,7 +105,7 @@ def main(argv):
         log("per window-range miss (one unmap + one map):")
         log("  whole miss, as the guest sees it   %8.0f us" % miss)
         log("  daemon CPU (user + system)         %8.0f us" % per(dcpu or 0))
-        log("  daemon waiting for QEMU's two acks %8.0f us  (%d acks, %.0f us each)"
+        log("  daemon waiting for QEMU's two acks %8.0f us  (%d requests, %.0f us each)"
             % (ack, acks, ack / 2))
         log("  the rest: guest, virtqueues, TCG   %8.0f us" % (miss - per(dcpu or 0) - ack))
         log("(perf trace adds a few microseconds to each of the daemon's system calls)")

@@ -687,6 +687,8 @@ static void passthrough_attach(fuse_req_t req, struct pd_fs *fs, struct pd_inode
 	pthread_mutex_lock(&fs->lock);
 	in->file_opens++;
 	if (in->backing_id == 0) {
+		/* Registering a backing file needs CAP_SYS_ADMIN: ours, not the caller's. */
+		creds_daemon(fs);
 		in->backing_id = fuse_passthrough_open(req, fd);
 		if (in->backing_id == 0)
 			in->backing_id = -1;
@@ -710,8 +712,10 @@ static void passthrough_detach(fuse_req_t req, struct pd_fs *fs, fuse_ino_t ino)
 	}
 	pthread_mutex_unlock(&fs->lock);
 	inode_put(fs, in);
-	if (id > 0)
+	if (id > 0) {
+		creds_daemon(fs);
 		fuse_passthrough_close(req, id);
+	}
 }
 
 static void pd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1981,8 +1985,13 @@ static void pd_setupmapping(fuse_req_t req, fuse_ino_t ino, uint64_t foffset, ui
 					  prot);
 		pthread_rwlock_unlock(&in->extent_lock);
 	}
-	/* Another host process may change the file now: hear of it. */
+	/*
+	 * Another host process may change the file now: hear of it. The watch
+	 * needs read access to the file: ours (with a handle, nothing above
+	 * switched, and the worker may still act as an earlier caller).
+	 */
 	if (!err && inode_fd_hold(fs, in) == 0) {
+		creds_daemon(fs);
 		watch_inode(fs, in);
 		inode_fd_drop(fs, in);
 	}

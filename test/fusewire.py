@@ -165,18 +165,18 @@ class FuseConn:
         return got
 
     def request(self, opcode, nodeid, arg=b"", reply=True, length=None, uid=None,
-                gid=None):
+                gid=None, pid=0):
         """Send one request and return its reply (errno, payload); with
         reply=False, return its unique at once (see recv_replies). length
         overrides the header's length field (hostile framing); uid and gid
-        the caller's ids (default: ours). The header's pid is 0, so the
-        server finds no supplementary groups."""
+        the caller's ids (default: ours). The header's pid is 0 unless
+        given, so the server finds no supplementary groups."""
         self.unique += 1
         total = IN_HEADER.size + len(arg)
         header = IN_HEADER.pack(total if length is None else length, opcode,
                                 self.unique, nodeid,
                                 os.geteuid() if uid is None else uid,
-                                os.getegid() if gid is None else gid, 0, 0, 0)
+                                os.getegid() if gid is None else gid, pid, 0, 0)
         self.send_raw(header + arg)
         if not reply:
             return self.unique

@@ -12,8 +12,10 @@ Run as root: /usr/bin/python3 -m pytest test/test_creds.py
 
 import errno
 import os
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -246,3 +248,109 @@ def test_write_clears_set_id_bits_as_the_writer(mount, mode, groups, kept):
     got = os.stat(host).st_mode & 0o7777
     assert got & 0o6000 == kept, f"mode {mode:o} written by nobody {groups}: now {got:o}"
     assert got & 0o777 == mode & 0o777
+
+
+# ---------------------------------------------------------------------------
+# A request's pid names a host process on /dev/fuse, and a guest process
+# under vhost-user: only the first may lend its groups.
+
+
+@pytest.fixture
+def group_member():
+    """A host process whose only supplementary group is GROUP."""
+    p = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: os.setgroups([GROUP]))
+    yield p.pid
+    p.kill()
+    p.wait()
+
+
+def members_only(src):
+    path = os.path.join(src, "members")
+    with open(path, "w") as f:
+        f.write("members")
+    os.chown(path, 0, GROUP)
+    os.chmod(path, 0o040)
+
+
+def open_as_nobody(conn, pid):
+    nodeid = conn.lookup(fusewire.ROOT_ID, "members")["nodeid"]
+    err, _ = conn.request(fusewire.OPEN, nodeid, fusewire.OPEN_IN.pack(os.O_RDONLY, 0),
+                          uid=NOBODY, gid=NOGROUP, pid=pid)
+    return err
+
+
+def test_local_caller_pid_lends_its_groups(tmp_path, group_member):
+    """Over a local connection the pid is a host process: its groups count
+    (this is what the vhost-user case below must not do)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    members_only(src)
+    ours, theirs = fusewire.socketpair()
+    with open(tmp_path / "log", "w") as log:
+        proc = subprocess.Popen([BINARY, "-f", "-s", "-o", f"source={src}",
+                                 f"/dev/fd/{theirs.fileno()}"], stdout=log,
+                                stderr=subprocess.STDOUT, pass_fds=[theirs.fileno()])
+    theirs.close()
+    conn = fusewire.FuseConn(ours)
+    try:
+        conn.init()
+        assert open_as_nobody(conn, group_member) == 0
+        assert open_as_nobody(conn, 0) == errno.EACCES
+    finally:
+        conn.close()
+        proc.wait(timeout=10)
+
+
+def test_guest_pid_never_picks_up_a_host_process_groups(tmp_path, group_member):
+    """Under vhost-user the pid is a guest's: the daemon must not read the
+    groups of the host process that happens to have that number (here one
+    in GROUP): a guest caller acts with its uid and gid alone."""
+    from vmm.frontend import Vmm
+    src = tmp_path / "src"
+    src.mkdir()
+    members_only(src)
+    sock = tmp_path / "vhost.sock"
+    with open(tmp_path / "log", "w") as log:
+        proc = subprocess.Popen([BINARY, "-f", "-o", f"source={src}",
+                                 "-o", f"vhost_user_socket={sock}", "vhost-user"],
+                                stdout=log, stderr=subprocess.STDOUT)
+    vmm = None
+    try:
+        for _ in range(200):
+            if sock.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, (tmp_path / "log").read_text()
+        vmm = Vmm(sock)
+        vmm.setup(queues=(0, 1))
+        conn = vmm.fuse(1)
+        conn.init()
+        assert open_as_nobody(conn, group_member) == errno.EACCES
+    finally:
+        if vmm:
+            vmm.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_passthrough_registers_backing_files_for_unprivileged_callers(fuse_server, world_dir):
+    """-o passthrough registers a backing file at OPEN, which needs the
+    daemon's CAP_SYS_ADMIN: also when the caller is not root and the worker
+    acts as that caller."""
+    src = os.path.join(world_dir, "src")
+    mnt = os.path.join(world_dir, "mnt")
+    os.makedirs(src)
+    os.makedirs(mnt)
+    os.chmod(src, 0o755)
+    with open(os.path.join(src, "public"), "w") as f:
+        f.write("for everyone\n")
+    os.chmod(os.path.join(src, "public"), 0o644)
+    server = fuse_server(BINARY, mnt, ["-s", "-d", "-o",
+                                       f"source={src},allow_other,passthrough"])
+    assert as_caller(os.path.join(mnt, "public"), []) == 0
+    log = server.log()
+    assert "backing file failed" not in log, log[-3000:]
+    assert re.search(r"is backing id \d+", log), log[-3000:]
