@@ -1182,11 +1182,12 @@ static void entry_from_dirent(const struct dirent *de, struct fuse_entry_param *
  * failure still lists the name, without attributes: a caller may read a
  * directory it cannot search (mode r-- for it), and `ls` of it must show
  * the names as it would on the host; the client looks such a name up by
- * itself if it needs more (and gets the error then).
+ * itself if it needs more (and gets the error then). lookup false: names
+ * only, for every entry.
  */
 static size_t pack_entry(fuse_req_t req, struct pd_inode *dir, struct dirent *de, bool plus,
-			 char *buf, size_t room, off_t next, struct fuse_entry_param *e,
-			 int *err)
+			 bool lookup, char *buf, size_t room, off_t next,
+			 struct fuse_entry_param *e, int *err)
 {
 	struct pd_fs *fs = pd_fs(req);
 
@@ -1194,7 +1195,7 @@ static size_t pack_entry(fuse_req_t req, struct pd_inode *dir, struct dirent *de
 	*err = 0;
 	if (!plus)
 		return fuse_add_direntry(req, buf, room, de->d_name, &e->attr, next);
-	if (!is_dot_or_dotdot(de->d_name)) {
+	if (lookup && !is_dot_or_dotdot(de->d_name)) {
 		*err = do_lookup(fs, dir, de->d_name, e);
 		if (*err == -ENOENT)
 			return 0;
@@ -1214,6 +1215,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct pd_inode *dir;
 	struct pd_handle *h;
 	size_t used = 0, len;
+	bool names_only;
 	struct pd_dir *d;
 	char *buf = NULL;
 	int err = 0;
@@ -1241,9 +1243,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		d->offset = off;
 		d->pending = NULL;
 	}
-	err = creds_enter(req);	/* readdirplus looks names up */
-	if (err)
-		goto out_unlock;
+	/*
+	 * readdirplus looks names up as the caller; readdir reads the open
+	 * directory. When the caller's identity cannot be taken on (its groups
+	 * unreadable: out of descriptors or memory), the names still go out,
+	 * without attributes, as for any lookup that fails (pack_entry()).
+	 */
+	names_only = plus && creds_enter(req) != 0;
 	for (;;) {
 		struct dirent *de = d->pending;
 
@@ -1256,7 +1262,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			}
 			d->pending = de;
 		}
-		len = pack_entry(req, dir, de, plus, buf + used, size - used, de->d_off, &e, &err);
+		len = pack_entry(req, dir, de, plus, !names_only, buf + used, size - used,
+				 de->d_off, &e, &err);
 		if (err == -ENOENT) {
 			/* Gone since readdir saw it: skip it. */
 			err = 0;
@@ -1276,8 +1283,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		d->pending = NULL;
 		d->offset = de->d_off;
 	}
-	creds_restore(fs);
-out_unlock:
+	if (plus && !names_only)
+		creds_restore(fs);
 	pthread_mutex_unlock(&d->lock);
 out_handle:
 	handle_put(fs, h);
@@ -2119,6 +2126,7 @@ static void pd_destroy(void *userdata)
 	watch_stop(fs);
 	if (fs->window)
 		fuse_dax_window_unmap_all(fs->window);
+	inodes_forget_all(fs);
 }
 
 const struct fuse_lowlevel_ops pd_ops = {

@@ -292,6 +292,7 @@ void creds_return(struct pd_fs *fs, uid_t euid);
 /* pd_inode.c: the inode table and helpers over inode descriptors */
 struct pd_inode *inode_get(struct pd_fs *fs, fuse_ino_t nodeid);
 void inode_put(struct pd_fs *fs, struct pd_inode *in);
+void inodes_forget_all(struct pd_fs *fs);
 int inode_fd_hold(struct pd_fs *fs, struct pd_inode *in);
 void inode_fd_drop(struct pd_fs *fs, struct pd_inode *in);
 struct pd_inode *inode_get_fd(struct pd_fs *fs, fuse_ino_t nodeid, int *err);

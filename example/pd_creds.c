@@ -361,8 +361,11 @@ int creds_enter(fuse_req_t req)
 	want.ngroups = caller_groups(fs, tc, ctx->pid, want.groups);
 	if (want.ngroups < 0) {
 		err = want.ngroups;
-		fuse_log(FUSE_LOG_ERR, "passthrough_dax: cannot read the groups of pid %d: %s\n",
-			 (int)ctx->pid, strerror(-err));
+		if (err == -EMFILE || err == -ENFILE || err == -ENOMEM)
+			pd_log_exhausted(fs, "reading a caller's groups", err);	/* counted */
+		else
+			fuse_log(FUSE_LOG_ERR, "passthrough_dax: cannot read the groups of pid %d: %s\n",
+				 (int)ctx->pid, strerror(-err));
 		return err;
 	}
 	want.ngroups = idmap_groups(fs, want.groups, want.ngroups);

@@ -148,6 +148,54 @@ void inode_unref(struct pd_fs *fs, struct pd_inode *in, uint64_t nlookup,
 		inode_free(fs, in);
 }
 
+/* twalk_r() callback of inodes_forget_all(): collect each inode once. */
+struct inode_list {
+	struct pd_inode **v;
+	size_t n, cap;
+	bool short_of_memory;
+};
+
+static void collect_inode(const void *node, VISIT which, void *closure)
+{
+	struct inode_list *l = closure;
+
+	if (which != postorder && which != leaf)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		struct pd_inode **v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v) {
+			l->short_of_memory = true;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *(struct pd_inode *const *)node;
+}
+
+/*
+ * The client is gone (DESTROY, or a new INIT without one after a guest
+ * was reset): it knows no inode any more, so drop every lookup it held, as
+ * if it had sent each FORGET. An inode a request still uses lives until
+ * that request ends.
+ */
+void inodes_forget_all(struct pd_fs *fs)
+{
+	struct inode_list l = { 0 };
+
+	pthread_mutex_lock(&fs->lock);
+	twalk_r(fs->by_nodeid, collect_inode, &l);
+	pthread_mutex_unlock(&fs->lock);
+	if (l.short_of_memory)
+		fuse_log(FUSE_LOG_ERR, "passthrough_dax: out of memory while forgetting the old "
+			 "client's inodes: some stay known until the end\n");
+	for (size_t i = 0; i < l.n; i++)
+		inode_unref(fs, l.v[i], UINT64_MAX, 0);
+	free(l.v);
+}
+
 void inode_put(struct pd_fs *fs, struct pd_inode *in)
 {
 	inode_unref(fs, in, 0, 1);

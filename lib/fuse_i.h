@@ -234,6 +234,8 @@ void session_transport_init_done(struct fuse_session *se);
 
 /* init.c */
 void session_do_init(fuse_req_t req, const struct wire_req *w);
+/* The file system's destroy, once per INIT (a DESTROY, the end, a new INIT). */
+void session_call_destroy(struct fuse_session *se);
 /** Capability bits <-> kernel INIT flags. */
 uint64_t init_caps_from_kernel(uint64_t kflags);
 uint64_t init_kernel_from_caps(uint64_t caps);

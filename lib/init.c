@@ -306,6 +306,17 @@ void session_do_init(fuse_req_t req, const struct wire_req *w)
 		fuse_reply_err(req, EPROTO);
 		return;
 	}
+	/*
+	 * A new INIT without a DESTROY (vhost-user: a guest that was reset or
+	 * crashed, then booted again) begins a new session: the file system
+	 * ends the old one first, as if the client had sent DESTROY, so what
+	 * it holds for the old client (DAX mappings, watches) goes.
+	 */
+	if (se->got_init && !se->got_destroy) {
+		fuse_log(FUSE_LOG_INFO, "fuse: a new INIT without DESTROY: the client restarted; "
+			 "ending its old session first\n");
+		session_call_destroy(se);
+	}
 	if ((in->flags & FUSE_INIT_EXT) && in->minor >= INIT_MIN_EXT_MINOR)
 		kflags |= (uint64_t)in->flags2 << 32;
 	else

@@ -242,7 +242,7 @@ void session_fail(struct fuse_session *se, int err)
 	fuse_session_exit(se);
 }
 
-static void session_call_destroy(struct fuse_session *se)
+void session_call_destroy(struct fuse_session *se)
 {
 	if (se->got_init && !se->got_destroy) {
 		se->got_destroy = true;

@@ -227,6 +227,15 @@ def watcher_threads(pid):
     return names.count("pd-host-watch")
 
 
+def watcher_threads_soon(pid, want, timeout=5.0):
+    """watcher_threads(pid) once it is want, or after timeout: the thread
+    names itself as it starts, a moment after the mapping's reply."""
+    deadline = time.monotonic() + timeout
+    while (n := watcher_threads(pid)) != want and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return n
+
+
 def test_host_watch_runs_only_while_files_are_mapped(daemon, files):
     """The watch thread starts with the first mapping and ends with the
     session (DESTROY); a session without mappings never starts it."""
@@ -234,9 +243,9 @@ def test_host_watch_runs_only_while_files_are_mapped(daemon, files):
     assert c.getattr(files.a)["size"] == END_A
     assert watcher_threads(d.proc.pid) == 0
     expect_ok(map_req(d, files.a, NO_FH, 0, MiB2, RD, 0))
-    assert watcher_threads(d.proc.pid) == 1
+    assert watcher_threads_soon(d.proc.pid, 1) == 1
     expect_ok(map_req(d, files.b, NO_FH, 0, MiB2, RD, MiB2))
-    assert watcher_threads(d.proc.pid) == 1
+    assert watcher_threads_soon(d.proc.pid, 2, timeout=0.5) == 1   # never a second
     expect_ok(c.destroy())
     assert watcher_threads(d.proc.pid) == 0
 

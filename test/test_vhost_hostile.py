@@ -465,9 +465,10 @@ def wait_lock_waiter(pid):
     """Until passthrough_dax has a thread waiting for a lock (its waiters are
     named pd-lock-wait)."""
     def waiting():
-        for t in os.listdir(f"/proc/{pid}/task"):
+        server = serving_pid(pid)      # asked now: a sandboxed server forks late
+        for t in os.listdir(f"/proc/{server}/task"):
             try:
-                if Path(f"/proc/{pid}/task/{t}/comm").read_text().strip() == "pd-lock-wait":
+                if Path(f"/proc/{server}/task/{t}/comm").read_text().strip() == "pd-lock-wait":
                     return True
             except OSError:
                 pass
@@ -824,7 +825,7 @@ def play(d_sock, phase, pid=None, tmp=None):
 def test_exit_status_zero_when_the_vmm_goes(daemon, phase, spelling):
     """In the foreground: exit 0 whenever the VMM leaves, and on SIGTERM."""
     d = daemon(spelling=spelling)
-    play(d.sock, phase, d.pid, d.tmp)
+    play(d.sock, phase, d.proc.pid, d.tmp)     # SIGTERM to the daemon we started
     d.check_clean_exit()
 
 
@@ -1168,6 +1169,50 @@ def test_dax_destroy_unmaps_only_what_exists(daemon):
     assert all(e[2] < 64 * MiB for e in unmaps)
     g.vmm.close()
     d.check_clean_exit()
+
+
+def test_dax_init_again_without_destroy_starts_afresh(daemon):
+    """A guest reset and booted again sends INIT with no DESTROY before it:
+    the daemon ends the old session first (its mappings are unmapped, each
+    by an UNMAP naming exactly it) and serves the new one."""
+    d = daemon(dax=True)
+    g = DaxGuest(d, True)
+    node = g.file("f", os.urandom(2 * MiB))
+    assert g.setup(node, 0, MiB, 0) == 0
+    assert g.setup(node, MiB, MiB, 4 * MiB, write=True) == 0
+    assert g.vmm.backend.maps
+    g.maps, g.size = {}, {}     # the rebooted guest has no mapping, knows no inode
+    g.nodes.clear()
+    g.c.init()
+    unmaps = [e for e in g.vmm.backend.log if e[0] == SHMEM_UNMAP]
+    assert not g.vmm.backend.maps, g.vmm.backend.maps
+    assert sorted((e[1], e[2]) for e in unmaps) == [(0, MiB), (4 * MiB, MiB)], unmaps
+    assert "a new INIT without DESTROY" in d.text()
+    node = g.file("g", b"again\n" * 1000)
+    assert g.setup(node, 0, MiB, 0) == 0
+    g.done()    # forgets "g": the old session's "f" was forgotten by the daemon itself
+
+
+def test_dax_readonly_export_maps_read_only(daemon):
+    """-o readonly: a read mapping reaches the VMM without MAP_RW (a guest
+    kernel could otherwise store through it), and a write mapping is
+    refused with EROFS; a writable export maps reads writable up front
+    (the upgrade needs no UNMAP)."""
+    for readonly in (True, False):
+        d = daemon(dax=True, extra=("-o", "readonly") if readonly else ())
+        g = DaxGuest(d, True)
+        node = g.file("f", os.urandom(MiB))
+        assert g.setup(node, 0, MiB, 0) == 0
+        maps = [e for e in g.vmm.backend.log if e[0] == SHMEM_MAP]
+        assert len(maps) == 1 and maps[0][4] == 0, maps
+        assert bool(maps[0][3] & MAP_RW) == (not readonly), maps
+        if readonly:
+            flags = fusewire.SETUPMAPPING_FLAG_READ | fusewire.SETUPMAPPING_FLAG_WRITE
+            err, _ = g.c.request(fusewire.SETUPMAPPING, node,
+                                 fusewire.SETUPMAPPING_IN.pack(fusewire.NO_FH, 0, MiB, flags,
+                                                               2 * MiB))
+            assert err == errno.EROFS, err
+        g.done()
 
 
 # ---------------------------------------------------------------------------
