@@ -162,8 +162,10 @@ def test_lowlevel_ops_order_is_libfuses_with_dax_appended():
     assert len(theirs) > 40, f"parsed only {len(theirs)} members of Debian's header"
     assert ours[:len(theirs)] == theirs, \
         f"libfuse 3.14's members are not our prefix:\nours   {ours}\ntheirs {theirs}"
-    # 3.17 added tmpfile and statx after lseek; the DAX members come last.
-    assert ours[len(theirs):] == ["tmpfile", "statx", "setupmapping", "removemapping"], \
+    # 3.17 added tmpfile and statx after lseek; fusedax's own members (the
+    # DAX pair, then syncfs) come last, so 3.17 callers' initialisers still fit.
+    assert ours[len(theirs):] == ["tmpfile", "statx", "setupmapping", "removemapping",
+                                  "syncfs"], \
         f"members after libfuse 3.14's: {ours[len(theirs):]}"
 
 
