@@ -5,6 +5,7 @@ import ctypes
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -14,6 +15,14 @@ from pathlib import Path
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A suite started as a background job (`scripts/test.sh &`) inherits SIGINT
+# ignored, and so would every daemon it starts: a daemon keeps an ignored
+# SIGINT ignored, as libfuse's do (nohup semantics), and the SIGINT tests
+# would fail for the way the suite was started. Give SIGINT a handler here:
+# exec resets it to the default in every child.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 BUILD = os.environ.get("FUSEDAX_BUILD", os.path.join(REPO, "build"))
 
 
