@@ -13,7 +13,7 @@ to QEMU):
     the VMM's share);
   - the rest: the guest (fault, reclaim, FUSE over the virtqueues, TCG).
 
-Run as root: sudo /usr/bin/python3 bench/dax_cliff.py
+Run as root: /usr/bin/python3 bench/dax_cliff.py
 """
 
 import argparse

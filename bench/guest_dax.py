@@ -6,7 +6,7 @@ each daemon's export with -o dax and runs bench/guest_dax_rw.c: random
 reach the daemon as GETATTR (the daemon runs with -o timeout=0). Rounds
 alternate between the two builds; the table shows medians and B/A.
 
-    sudo python3 bench/guest_dax.py --qemu QEMU_WITH_CACHE_WINDOW \\
+    python3 bench/guest_dax.py --qemu QEMU_WITH_CACHE_WINDOW \\
         BUILD_A/example/passthrough_dax BUILD_B/example/passthrough_dax
 
 QEMU must have the virtio-fs cache window (cache-size=); FUSEDAX_QEMU_DAX

@@ -14,8 +14,8 @@ Every system runs in the same run, rounds interleaved, medians reported;
 caches are dropped before each job. Writes bench/results/<date>.md, .json
 and PNG plots. Run as root with Debian's Python (it has matplotlib):
 
-  sudo /usr/bin/python3 bench/run.py            # everything, about 30 min
-  sudo /usr/bin/python3 bench/run.py --smoke    # the tooling, in seconds
+  /usr/bin/python3 bench/run.py            # everything, about 30 min
+  /usr/bin/python3 bench/run.py --smoke    # the tooling, in seconds
 
 See bench/README.md for what each column means.
 """
@@ -122,7 +122,7 @@ def run_standin(args, tmp, build, progress, skipped):
 def parse_args(argv):
     p = argparse.ArgumentParser(
         description="Measure fusedax against native, libfuse and QEMU's virtiofsd; print "
-        "ratios. Run as root: sudo /usr/bin/python3 bench/run.py",
+        "ratios. Run as root: /usr/bin/python3 bench/run.py",
         epilog="Needs fusedax built in build/ (scripts/setup.sh). Results go to "
         "bench/results/<date>.{md,json} and PNG plots next to them.")
     p.add_argument("--smoke", action="store_true",
@@ -225,7 +225,7 @@ def bench(args, tmp):
     ensure_fio()
     if os.geteuid() != 0:
         log("bench: not root: caches cannot be dropped, mounts go through fusermount3, "
-            "and the guest part needs root; run: sudo /usr/bin/python3 bench/run.py")
+            "and the guest part needs root; run: /usr/bin/python3 bench/run.py")
     started = datetime.datetime.now().astimezone()
     meta = dict(machine_info(), date=started.isoformat(timespec="seconds"),
                 rounds=args.rounds, runtime_s=args.runtime, ramp_s=args.ramp, size=args.size,

@@ -14,7 +14,7 @@ directory of that many empty files and measures:
             and the server's open descriptors
 
 These are measurements, not tests (test/test_scale.py checks behaviour).
-Run as root:  sudo python3 bench/scale.py [--counts 100000,1000000]
+Run as root:  python3 bench/scale.py [--counts 100000,1000000]
 Standard library only; needs build/ (ninja -C build) and libfuse3-dev.
 """
 
