@@ -14,7 +14,7 @@ Every system runs in the same run, rounds interleaved, medians reported;
 caches are dropped before each job. Writes bench/results/<date>.md, .json
 and PNG plots. Run as root with Debian's Python (it has matplotlib):
 
-  /usr/bin/python3 bench/run.py            # everything, about 30 min
+  /usr/bin/python3 bench/run.py            # everything, about 70 min
   /usr/bin/python3 bench/run.py --smoke    # the tooling, in seconds
 
 See bench/README.md for what each column means.
