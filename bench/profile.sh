@@ -47,7 +47,7 @@ for t in pd pll; do
 	daemon=$!
 	for _ in $(seq 50); do mountpoint -q "$W/mnt" && break; sleep 0.1; done
 	mountpoint -q "$W/mnt" || { echo "profile.sh: $t did not mount" >&2; exit 1; }
-	mkdir "$W/mnt/m"
+	mkdir -p "$W/mnt/m"
 
 	echo "profile: $t metadata (6 x 3000 files)"
 	perf stat -e task-clock,context-switches -p "$daemon" -o "$OUT/$t-metadata.stat" -- sleep 6 &
@@ -65,13 +65,14 @@ for t in pd pll; do
 	sleep 0.2
 	echo "  $(fio_job 5)"
 	wait "$rec"
-	rm -f "$W"/src/fiobench.*
+	rm -rf "$W"/src/fiobench.* "$W/src/m"
 
 	umount "$W/mnt"
 	wait "$daemon" || true
 	daemon=
 done
 
+set +o pipefail	# head ends perf report's output early
 for f in "$OUT"/*.data; do
 	name=$(basename "$f" .data)
 	echo "== $name: shares by object"
