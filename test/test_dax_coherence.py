@@ -241,13 +241,13 @@ def test_host_watch_runs_only_while_files_are_mapped(daemon, files):
     session (DESTROY); a session without mappings never starts it."""
     d, c = daemon, daemon.conn
     assert c.getattr(files.a)["size"] == END_A
-    assert watcher_threads(d.proc.pid) == 0
+    assert watcher_threads(d.pid) == 0
     expect_ok(map_req(d, files.a, NO_FH, 0, MiB2, RD, 0))
-    assert watcher_threads_soon(d.proc.pid, 1) == 1
+    assert watcher_threads_soon(d.pid, 1) == 1
     expect_ok(map_req(d, files.b, NO_FH, 0, MiB2, RD, MiB2))
-    assert watcher_threads_soon(d.proc.pid, 2, timeout=0.5) == 1   # never a second
+    assert watcher_threads_soon(d.pid, 2, timeout=0.5) == 1   # never a second
     expect_ok(c.destroy())
-    assert watcher_threads(d.proc.pid) == 0
+    assert watcher_threads(d.pid) == 0
 
 
 # ---------------------------------------------------------------------------
@@ -313,7 +313,7 @@ class WindowMmapTrace:
         self.calls = []
 
     def _all_traced(self):
-        pid = self.d.proc.pid
+        pid = self.d.pid
         for tid in os.listdir(f"/proc/{pid}/task"):
             try:
                 with open(f"/proc/{pid}/task/{tid}/status") as f:
@@ -330,7 +330,7 @@ class WindowMmapTrace:
             pytest.fail("strace is missing (scripts/setup.sh installs it)")
         self.proc = subprocess.Popen([strace, "-f", "-qq", "-e", "trace=mmap", "-e",
                                       "signal=none", "-o", str(self.log),
-                                      "-p", str(self.d.proc.pid)],
+                                      "-p", str(self.d.pid)],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         wait_until(self._all_traced, "strace did not attach to the daemon's threads")
@@ -473,7 +473,7 @@ def test_truncate_completes_while_reads_and_mappings_keep_arriving(daemon, files
             unique, reply = recv_any(c)
         except TimeoutError:
             pytest.fail(f"no reply for 10 s with {len(pending)} requests pending; the "
-                        f"daemon's threads wait in {task_wchans(d.proc.pid)}")
+                        f"daemon's threads wait in {task_wchans(d.pid)}")
         pending.discard(unique)
         got[unique] = reply
 
@@ -483,7 +483,7 @@ def test_truncate_completes_while_reads_and_mappings_keep_arriving(daemon, files
     # sending, holding a's lock.
     for _ in range(64):
         send_read()
-    wait_until(lambda: tasks_waiting_in(d.proc.pid, "sock_alloc_send_pskb") > 0,
+    wait_until(lambda: tasks_waiting_in(d.pid, "sock_alloc_send_pskb") > 0,
                "no READ of a is blocked sending its reply")
     trunc = c.request(fusewire.SETATTR, files.a,
                       fusewire.SETATTR_IN.pack(fusewire.FATTR_SIZE | fusewire.FATTR_FH, 0, fh,

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import (_unescape_mountinfo, example_binary, find_daemon, mount_is_live, unmount,
-                      wait_child_exit, with_pd_args)
+                      serving_pid, wait_child_exit, with_pd_args)
 
 HELLO = example_binary("hello_ll")
 PASSTHROUGH = example_binary("passthrough_dax")
@@ -558,7 +558,8 @@ def test_mt_bounds_under_blocking_load(procs, tmp_path, clone_fd):
     hello = os.path.join(upper, "hello")
     with open(hello, "rb") as f:
         assert f.read() == HELLO_DATA
-    idle_tasks = task_count(server.pid)
+    serving = serving_pid(server.pid)   # the sandbox's server, if there is one
+    idle_tasks = task_count(serving)
 
     os.kill(backend.pid, signal.SIGSTOP)
     readers = [procs(["cat", hello]) for _ in range(READERS)]
@@ -566,8 +567,8 @@ def test_mt_bounds_under_blocking_load(procs, tmp_path, clone_fd):
 
     def sample():
         nonlocal peak_tasks, peak_fds
-        peak_tasks = max(peak_tasks, task_count(server.pid))
-        peak_fds = max(peak_fds, dev_fuse_fds(server.pid))
+        peak_tasks = max(peak_tasks, task_count(serving))
+        peak_fds = max(peak_fds, dev_fuse_fds(serving))
         return peak_tasks >= MAX_THREADS + NON_WORKER_THREADS
 
     wait_for(sample, what=f"{MAX_THREADS} busy workers")
@@ -594,10 +595,10 @@ def test_mt_bounds_under_blocking_load(procs, tmp_path, clone_fd):
 
     # max_idle_threads=1: the pool shrinks back to a single idle worker
     # (and with clone_fd, the clones of the workers that left are closed).
-    wait_for(lambda: task_count(server.pid) == 1 + NON_WORKER_THREADS, timeout=5,
+    wait_for(lambda: task_count(serving) == 1 + NON_WORKER_THREADS, timeout=5,
              what="idle workers to exit")
-    assert task_count(server.pid) <= idle_tasks
-    assert dev_fuse_fds(server.pid) == (2 if clone_fd else 1)
+    assert task_count(serving) <= idle_tasks
+    assert dev_fuse_fds(serving) == (2 if clone_fd else 1)
     # The shrunken pool still serves.
     with open(hello, "rb") as f:
         assert f.read() == HELLO_DATA
