@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("FUSEDAX_BUILD", os.path.join(REPO, "build"))
 
 # A suite started as a background job (`scripts/test.sh &`) inherits SIGINT
 # ignored, and so would every daemon it starts: a daemon keeps an ignored
@@ -23,7 +24,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # exec resets it to the default in every child.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
-BUILD = os.environ.get("FUSEDAX_BUILD", os.path.join(REPO, "build"))
 
 
 def example_binary(name):
