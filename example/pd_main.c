@@ -612,12 +612,13 @@ int main(int argc, char *argv[])
 		goto out_unmount;	/* the monitor: the server has ended */
 	if (inode_handles_start(&fs) == 0 && seccomp_start(sb.seccomp, sb.mode == SANDBOX_NONE, o.seccomp_refuse) == 0)
 		ret = run_loop(se, &opts, &o) == 0 ? 0 : 1;
-	if (sb.mode != SANDBOX_NONE && sb.transport == TRANSPORT_MOUNT) {
-		/* The monitor unmounts, in the host's mount namespace. */
-		fflush(stdout);
-		fflush(stderr);
-		_exit(ret);
-	}
+	/*
+	 * A sandboxed server on a mount leaves the unmount to the monitor, in
+	 * the host's mount namespace (the mount point is not in the server's),
+	 * and tears the rest down like an unconfined one.
+	 */
+	if (sb.mode != SANDBOX_NONE && sb.transport == TRANSPORT_MOUNT)
+		fuse_session_leave_mount(se);
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

@@ -525,6 +525,15 @@ int fuse_session_set_dax_window(struct fuse_session *se, struct fuse_dax_window 
 /** fusedax: the window attached to the session, or NULL. */
 struct fuse_dax_window *fuse_session_dax_window(struct fuse_session *se);
 
+/**
+ * fusedax: the mount is another process's to remove, such as a sandbox's
+ * monitor that stays in the host's mount namespace while this process
+ * serves from its own. From now on fuse_session_unmount() does nothing and
+ * fuse_session_destroy() only closes the session's descriptor; the mount
+ * stays until its owner removes it. No effect on a session not mounted.
+ */
+void fuse_session_leave_mount(struct fuse_session *se);
+
 #ifdef __cplusplus
 }
 #endif

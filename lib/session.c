@@ -214,6 +214,12 @@ void fuse_session_unmount(struct fuse_session *se)
 	se->mountpoint = NULL;
 }
 
+void fuse_session_leave_mount(struct fuse_session *se)
+{
+	free(se->mountpoint);
+	se->mountpoint = NULL;
+}
+
 int fuse_session_fd(struct fuse_session *se)
 {
 	return se->master.fd;

@@ -230,6 +230,37 @@ def test_queue_depth_option(uring_param, fuse_server, dirs):
     assert ring_stats(log)[0] > 0
 
 
+@pytest.mark.parametrize("stop", ["unmount", "SIGTERM"])
+def test_sandboxed_server_tears_its_rings_down(uring_param, fuse_server, dirs, stop):
+    """A server in -o sandbox=namespace (seccomp=kill: one call outside its
+    list and it dies with SIGSYS) leaves the unmount to its monitor and ends
+    its session itself: it exits 0 and logs the rings' summary, whether the
+    mount went first or a signal ended it with the mount still there (the
+    server then must not try to unmount: umount2 is not on its list)."""
+    uring_param(True)
+    src, mnt = dirs
+    server = fuse_server(PD, str(mnt), ["-o", f"source={src},io_uring",
+                                        "-o", "sandbox=namespace", "-o", "seccomp=kill"])
+    (mnt / "f").write_bytes(b"y" * 100000)
+    drop_caches()
+    assert (mnt / "f").read_bytes() == b"y" * 100000
+    if stop == "unmount":
+        log = stop_clean(server)
+    else:
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            code = server.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"server still running 20 s after SIGTERM:\n{server.log()}")
+        log = server.log()
+        assert code == 0, f"server exited with {code} after SIGTERM:\n{log}"
+        assert not mount_is_live(str(mnt)), "the monitor left the mount behind"
+    assert "sandbox=namespace" in log, log
+    assert_rings_started(log)
+    assert ring_stats(log)[0] > 0
+    assert "unmount of" not in log and "seccomp" not in log, log
+
+
 def test_queue_depth_out_of_range_refused(dirs):
     src, mnt = dirs
     res = subprocess.run(with_pd_args([PD, "-f", "-o",
