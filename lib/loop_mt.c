@@ -228,13 +228,14 @@ static int mt_start_worker(struct mt_loop *mt)
 	w->ch = &se->master;
 	if (mt->cfg.clone_fd && se->tp->clone) {
 		struct fuse_chan *ch;
+		int cerr = se->tp->clone(&se->master, &ch);
 
-		if (se->tp->clone(&se->master, &ch) == 0) {
+		if (cerr == 0) {
 			atomic_store(&ch->refs, 1);
 			w->ch = ch;
 		}
 		else
-			fuse_log(FUSE_LOG_DEBUG, "fuse: clone_fd unavailable; sharing the fd\n");
+			fuse_log(FUSE_LOG_DEBUG, "fuse: clone_fd unavailable (%s); sharing the fd\n", strerror(-cerr));
 	}
 	w->buf = loop_alloc_buffer(se);
 	if (!w->buf) {

@@ -68,6 +68,7 @@ struct kc_conn {
 	int err_eof;		/* the server's stderr closed */
 	uint64_t win_size;
 	uintptr_t win_addr;
+	pid_t win_pid;		/* whose memory the window is: the serving process */
 };
 
 /* The name of a FUSE opcode, for messages ("op<N>" if unknown). */

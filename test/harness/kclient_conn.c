@@ -442,6 +442,44 @@ int kc_wait_window(struct kc_conn *c, int timeout_ms)
 
 /* ---- the window, as a VMM reaches guest-visible shared memory ---- */
 
+/*
+ * The process whose memory holds the window. A sandboxed passthrough_dax
+ * (-o sandbox=namespace|chroot) forks after its mount: the process we
+ * started stays outside as a monitor, and its one child running the same
+ * program serves and maps file ranges into its copy of the window.
+ * Otherwise the process we started. Asked once the server has answered.
+ */
+static pid_t serving_pid(pid_t pid)
+{
+	char path[64], exe[4096], child_exe[4096];
+	ssize_t n;
+	FILE *f;
+	int child;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n < 0)
+		return pid;
+	exe[n] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return pid;
+	while (fscanf(f, "%d", &child) == 1) {
+		snprintf(path, sizeof(path), "/proc/%d/exe", child);
+		n = readlink(path, child_exe, sizeof(child_exe) - 1);
+		if (n < 0)
+			continue;
+		child_exe[n] = '\0';
+		if (strcmp(exe, child_exe) == 0) {
+			fclose(f);
+			return child;
+		}
+	}
+	fclose(f);
+	return pid;
+}
+
 static int window_io(struct kc_conn *c, uint64_t moffset, void *buf, size_t len,
 		     int write)
 {
@@ -450,12 +488,19 @@ static int window_io(struct kc_conn *c, uint64_t moffset, void *buf, size_t len,
 				.iov_len = len };
 	ssize_t n;
 
+	pid_t pid;
+
 	if (!c->win_known || moffset > c->win_size || len > c->win_size - moffset)
 		return -ERANGE;
+	pthread_mutex_lock(&c->lock);
+	if (!c->win_pid)
+		c->win_pid = serving_pid(c->server_pid);
+	pid = c->win_pid;
+	pthread_mutex_unlock(&c->lock);
 	if (write)
-		n = process_vm_writev(c->server_pid, &local, 1, &remote, 1, 0);
+		n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
 	else
-		n = process_vm_readv(c->server_pid, &local, 1, &remote, 1, 0);
+		n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
 	if (n < 0)
 		return -errno;
 	/* A partial transfer stopped at a page that could not be touched. */
