@@ -235,7 +235,8 @@ static int mt_start_worker(struct mt_loop *mt)
 			w->ch = ch;
 		}
 		else
-			fuse_log(FUSE_LOG_DEBUG, "fuse: clone_fd unavailable (%s); sharing the fd\n", strerror(-cerr));
+			fuse_log(FUSE_LOG_DEBUG, "fuse: clone_fd unavailable (%s); sharing the fd\n",
+				 strerror(-cerr));
 	}
 	w->buf = loop_alloc_buffer(se);
 	if (!w->buf) {

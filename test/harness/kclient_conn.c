@@ -487,7 +487,6 @@ static int window_io(struct kc_conn *c, uint64_t moffset, void *buf, size_t len,
 	struct iovec remote = { .iov_base = (void *)(c->win_addr + moffset),
 				.iov_len = len };
 	ssize_t n;
-
 	pid_t pid;
 
 	if (!c->win_known || moffset > c->win_size || len > c->win_size - moffset)
