@@ -210,9 +210,25 @@ def guest_script(jobs, args):
     return "\n".join(lines) + "\n"
 
 
+def process_tree(pid):
+    """pid and every process below it (a sandboxed daemon is a monitor and
+    the server it forked; QEMU's virtiofsd forks the same way)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            with open("/proc/%d/task/%d/children" % (p, p)) as f:
+                todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
 class CpuSampler(threading.Thread):
-    """Samples a process's CPU time (user + system, all its threads, in
-    seconds) with the host's clock, so a job's share can be cut out."""
+    """Samples a daemon's CPU time (user + system, all threads of the process
+    and of the processes it forked, in seconds) with the host's clock, so a
+    job's share can be cut out."""
 
     def __init__(self, pid):
         """pid, or a function returning it (or None while it is unknown)."""
@@ -226,12 +242,16 @@ class CpuSampler(threading.Thread):
             if pid is None:
                 return None
             self.pid = pid
-        try:
-            with open("/proc/%d/stat" % self.pid) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / self.tick
-        except (OSError, IndexError, ValueError):
-            return None
+        total, seen = 0, False
+        for pid in process_tree(self.pid):
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+                seen = True
+            except (OSError, IndexError, ValueError):
+                continue
+        return total / self.tick if seen else None
 
     def run(self):
         while not self.stop.is_set():
