@@ -200,8 +200,7 @@ int fuse_session_mount(struct fuse_session *se, const char *mountpoint)
 out_unmount:
 	se->tc->unmount(se);
 out_free:
-	free(se->mountpoint);
-	se->mountpoint = NULL;
+	fuse_session_leave_mount(se);
 	return -1;
 }
 
@@ -210,8 +209,7 @@ void fuse_session_unmount(struct fuse_session *se)
 	if (!se->mountpoint)
 		return;
 	se->tc->unmount(se);
-	free(se->mountpoint);
-	se->mountpoint = NULL;
+	fuse_session_leave_mount(se);
 }
 
 void fuse_session_leave_mount(struct fuse_session *se)

@@ -70,16 +70,22 @@ def dirs(world_dir):
     return src, mnt
 
 
-def stop_clean(server):
-    """Unmount, then the server must exit 0 by itself; returns its log."""
-    unmount(str(server.mountpoint))
+def exits_clean(server, after):
+    """The server must exit 0 by itself within 20 s of `after` (what the
+    test did to end it); returns its log."""
     try:
         code = server.proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"server still running 20 s after unmount:\n{server.log()}")
+        pytest.fail(f"server still running 20 s after {after}:\n{server.log()}")
     log = server.log()
-    assert code == 0, f"server exited with {code} after unmount:\n{log}"
+    assert code == 0, f"server exited with {code} after {after}:\n{log}"
     return log
+
+
+def stop_clean(server):
+    """Unmount, then the server must exit 0 by itself; returns its log."""
+    unmount(str(server.mountpoint))
+    return exits_clean(server, "unmount")
 
 
 def ring_stats(log):
@@ -248,12 +254,7 @@ def test_sandboxed_server_tears_its_rings_down(uring_param, fuse_server, dirs, s
         log = stop_clean(server)
     else:
         server.proc.send_signal(signal.SIGTERM)
-        try:
-            code = server.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"server still running 20 s after SIGTERM:\n{server.log()}")
-        log = server.log()
-        assert code == 0, f"server exited with {code} after SIGTERM:\n{log}"
+        log = exits_clean(server, "SIGTERM")
         assert not mount_is_live(str(mnt)), "the monitor left the mount behind"
     assert "sandbox=namespace" in log, log
     assert_rings_started(log)
